@@ -1,0 +1,138 @@
+import Foundation
+import ReelCore
+
+/// Tempo and beat times from an onset envelope: autocorrelation with comb harmonics for the tempo,
+/// then dynamic programming (Ellis 2007) for beats that fall on onsets at a steady spacing.
+struct BeatTracker {
+    struct Result { var tempo: Double; var beats: [Double]; var clarity: Double }
+
+    let minBPM = 50.0, maxBPM = 220.0
+    /// How strongly beat spacing is held to the tempo.
+    let tightness = 100.0
+
+    /// Normalised autocorrelation of `x` for lags `0...maxLag`.
+    static func autocorrelation(_ x: [Double], maxLag: Int) -> [Double] {
+        let n = x.count
+        guard n > 0 else { return [] }
+        let mean = x.reduce(0, +) / Double(n)
+        let c = x.map { $0 - mean }
+        let energy = c.reduce(0) { $0 + $1 * $1 }
+        guard energy > 0 else { return [Double](repeating: 0, count: maxLag + 1) }
+        return (0...min(maxLag, n - 1)).map { lag in
+            var s = 0.0
+            for i in lag..<n { s += c[i] * c[i - lag] }
+            return s / energy
+        }
+    }
+
+    /// The tempo in BPM and how clearly the envelope repeats at it (0 = not at all, 1 = perfectly).
+    func tempo(envelope: OnsetEnvelope) -> (bpm: Double, clarity: Double) {
+        let dt = envelope.frameDuration
+        let maxLag = Int((60 / minBPM) * 4 / dt) + 2
+        let ac = Self.autocorrelation(envelope.strength, maxLag: maxLag)
+        guard ac.count > 2 else { return (120, 0) }
+        let value = { (lag: Double) -> Double in
+            let i = Int(lag), f = lag - Double(i)
+            guard i + 1 < ac.count else { return 0 }
+            return ac[i] * (1 - f) + ac[i + 1] * f
+        }
+        var best = (bpm: 120.0, score: -Double.infinity, raw: 0.0)
+        var bpm = minBPM
+        while bpm <= maxBPM {
+            let lag = 60 / bpm / dt
+            // Comb: a true beat period also repeats at 2 and 4 periods, and a half-period pulse is common.
+            let raw = value(lag)
+            let comb = raw + 0.5 * value(2 * lag) + 0.25 * value(4 * lag) + 0.25 * value(lag / 2)
+            // A broad prior centred on 120 BPM settles octave ambiguity the way listeners tap.
+            let octaves = log2(bpm / 120)
+            let weight = exp(-0.5 * octaves * octaves / (0.9 * 0.9))
+            let score = comb * weight
+            if score > best.score { best = (bpm, score, raw) }
+            bpm += 0.25
+        }
+        // Refine to a fraction of a BPM with the peak of the raw autocorrelation near the chosen lag.
+        let lag0 = 60 / best.bpm / dt
+        var refined = lag0
+        var peak = value(lag0)
+        var l = lag0 * 0.97
+        while l <= lag0 * 1.03 { let v = value(l); if v > peak { peak = v; refined = l }; l += 0.02 }
+        return (60 / (refined * dt), max(0, best.raw))
+    }
+
+    /// Beat times in seconds for an envelope with a known tempo.
+    func beats(envelope: OnsetEnvelope, bpm: Double) -> [Double] {
+        let onset = envelope.strength
+        let n = onset.count
+        let dt = envelope.frameDuration
+        guard n > 4 else { return [] }
+        let sd = (onset.reduce(0) { $0 + $1 * $1 } / Double(n)).squareRoot()
+        guard sd > 0 else { return [] }
+        let local = onset.map { $0 / sd }
+        let period = 60 / bpm / dt
+        var score = [Double](repeating: 0, count: n)
+        var back = [Int](repeating: -1, count: n)
+        let lo = Int((period / 2).rounded(.down)), hi = Int((period * 2).rounded(.up))
+        for t in 0..<n {
+            var bestScore = -Double.infinity, bestPrev = -1
+            let a = max(0, t - hi), b = t - lo
+            if b >= a {
+                for p in a...b {
+                    let r = log(Double(t - p) / period)
+                    let s = score[p] - tightness * r * r
+                    if s > bestScore { bestScore = s; bestPrev = p }
+                }
+            }
+            if bestPrev >= 0 && bestScore > 0 {
+                score[t] = local[t] + bestScore
+                back[t] = bestPrev
+            } else {
+                score[t] = local[t]
+            }
+        }
+        // End on the best-scoring frame among the last period's worth, then walk back.
+        let tailStart = max(0, n - Int(period.rounded(.up)) - 1)
+        var t = (tailStart..<n).max(by: { score[$0] < score[$1] })!
+        var frames: [Int] = []
+        while t >= 0 { frames.append(t); t = back[t] }
+        frames.reverse()
+        frames = trimWeakEnds(frames, onset: local)
+        return frames.map { refine($0, onset: onset) * dt + envelope.latency }
+    }
+
+    /// Median onset strength halfway between beats relative to that on the beats (1 = just as strong).
+    func offbeatSalience(beats: [Double], envelope: OnsetEnvelope) -> Double {
+        let x = envelope.strength, dt = envelope.frameDuration
+        func peak(_ t: Double) -> Double {
+            let f = Int(((t - envelope.latency) / dt).rounded())
+            let a = max(0, f - 2), b = min(x.count - 1, f + 2)
+            return a <= b ? (x[a...b].max() ?? 0) : 0
+        }
+        guard beats.count >= 4 else { return 0 }
+        let on = beats.map(peak).sorted()
+        let mid = zip(beats, beats.dropFirst()).map { peak(($0 + $1) / 2) }.sorted()
+        let onMedian = on[on.count / 2], midMedian = mid[mid.count / 2]
+        return onMedian > 0 ? midMedian / onMedian : 0
+    }
+
+    /// Drops beats at either end that sit on almost no onset (silence before the song starts or after it ends).
+    private func trimWeakEnds(_ frames: [Int], onset: [Double]) -> [Int] {
+        guard frames.count > 4 else { return frames }
+        let strengths = frames.map { f in onset[max(0, f - 2)...min(onset.count - 1, f + 2)].max() ?? 0 }
+        let typical = strengths.sorted()[strengths.count / 2]
+        let threshold = 0.15 * typical
+        var a = 0, b = frames.count - 1
+        // Only trim runs of weak beats at the ends; a quiet bar in the middle keeps its beats.
+        while a < b && strengths[a] < threshold { a += 1 }
+        while b > a && strengths[b] < threshold { b -= 1 }
+        return Array(frames[a...b])
+    }
+
+    /// Sub-frame position of the onset peak near frame `f` (parabolic interpolation).
+    private func refine(_ f: Int, onset: [Double]) -> Double {
+        guard f > 0, f + 1 < onset.count else { return Double(f) }
+        let a = onset[f - 1], b = onset[f], c = onset[f + 1]
+        let denom = a - 2 * b + c
+        guard b >= a, b >= c, denom < 0 else { return Double(f) }
+        return Double(f) + max(-0.5, min(0.5, 0.5 * (a - c) / denom))
+    }
+}

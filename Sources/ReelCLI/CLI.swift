@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import ReelCore
+import Synchronization
+
+/// The entry point behind the `reelsmith` executable: parsing, signals, error lines and exit codes
+/// (0 success, 1 the work failed, 2 bad usage or input, 130 interrupted).
+public enum CLI {
+    public static func main(_ arguments: [String]) async -> Int32 {
+        let wantsJSON = arguments.contains("--json")
+        var command: any ParsableCommand
+        do {
+            command = try Reelsmith.parseAsRoot(arguments)
+        } catch {
+            let code = Reelsmith.exitCode(for: error)
+            if code == .success {
+                print(Reelsmith.fullMessage(for: error))
+                return 0
+            }
+            let message = Reelsmith.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad usage"
+            report(code: "usage", message: message, json: wantsJSON)
+            return 2
+        }
+        guard let asyncCommand = command as? any AsyncParsableCommand else {
+            do { try command.run(); return 0 } catch { return fail(error, json: wantsJSON, interrupted: false) }
+        }
+        let interrupted = Atomic<Bool>(false)
+        let work = Task { try await asyncCommand.runAsync() }
+        let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { interrupted.store(true, ordering: .relaxed); work.cancel() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+        do {
+            try await work.value
+            return 0
+        } catch {
+            return fail(error, json: wantsJSON, interrupted: interrupted.load(ordering: .relaxed))
+        }
+    }
+
+    static func fail(_ error: any Error, json: Bool, interrupted: Bool) -> Int32 {
+        if interrupted || error is CancellationError {
+            report(code: ReelError.Code.cancelled.rawValue, message: "interrupted; nothing was written", json: json)
+            return 130
+        }
+        if let e = error as? ReelError {
+            report(code: e.code.rawValue, message: e.message, json: json)
+            return e.isUserInput ? 2 : 1
+        }
+        // Help and usage errors can also surface from `run` (ArgumentParser parses lazily for subcommands).
+        if Reelsmith.exitCode(for: error) == .success {
+            print(Reelsmith.fullMessage(for: error))
+            return 0
+        }
+        if Reelsmith.exitCode(for: error) == .validationFailure {
+            let usage = Reelsmith.message(for: error)
+            report(code: "usage", message: usage.split(separator: "\n").first.map(String.init) ?? usage, json: json)
+            return 2
+        }
+        report(code: ReelError.Code.internalError.rawValue, message: "\(error)", json: json)
+        return 1
+    }
+
+    static func report(code: String, message: String, json: Bool) {
+        TerminalProgress.write("reelsmith: error: \(message)\n")
+        if json {
+            struct Body: Encodable { var error: Inner }
+            struct Inner: Encodable { var code: String; var message: String }
+            try? printJSON(Body(error: Inner(code: code, message: message)))
+        }
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Runs the command (an opened existential can call the mutating `run`).
+    func runAsync() async throws {
+        var copy = self
+        try await copy.run()
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import ReelAudio
+import ReelCore
+import ReelMedia
+import ReelPipeline
+
+/// The `reelsmith` command and its subcommands.
+public struct Reelsmith: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "reelsmith",
+        abstract: "Beat-synced music videos and ad creatives from a prompt, a song and your own media.",
+        version: ReelVersion.current,
+        subcommands: [Generate.self, PlanCommand.self, Beats.self])
+    public init() {}
+}
+
+/// Something a command prints on success with `--json`.
+protocol JSONReporting { var json: Bool { get } }
+
+struct Generate: AsyncParsableCommand, JSONReporting {
+    static let configuration = CommandConfiguration(abstract: "Make a finished video.")
+
+    @OptionGroup var options: VideoOptions
+
+    @ArgumentParser.Option(help: "The video file to write (default: out/<prompt>-<hex>.mp4).")
+    var out: String?
+
+    @ArgumentParser.Option(help: "Keep the scene clips in this folder (for inspection and benchmarks).")
+    var workDir: String?
+
+    var json: Bool { options.json }
+
+    func run() async throws {
+        var request = try options.request(output: out ?? defaultOutputPath(prompt: options.prompt ?? "video"))
+        request.workDirectory = workDir
+        let pipeline = ClassicPipeline.offline(progress: TerminalProgress())
+        let result = try await pipeline.generate(request)
+        let m = result.manifest
+        if json {
+            try printJSON(GenerateReport(video: result.video, manifest: result.manifestPath, duration: m.video.duration,
+                                         cost: m.cost.total, seed: m.seed, scenes: m.plan.scenes.count, warnings: m.warnings))
+        } else {
+            TerminalProgress.write(String(format: "reelsmith: %d scenes, %.2f s, cost $%.2f, manifest %@\n",
+                                          m.plan.scenes.count, m.video.duration, m.cost.total, result.manifestPath))
+            print(result.video)
+        }
+    }
+}
+
+struct GenerateReport: Encodable {
+    var video: String, manifest: String, duration: Double, cost: Double, seed: UInt64, scenes: Int, warnings: [String]
+}
+
+struct PlanCommand: AsyncParsableCommand, JSONReporting {
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Print the plan of scenes without generating.")
+
+    @OptionGroup var options: VideoOptions
+
+    @Flag(help: "Price the plan before anything is spent.")
+    var estimate = false
+
+    var json: Bool { options.json }
+
+    func run() async throws {
+        let request = try options.request(output: "unused.mp4")
+        let outcome = try await ClassicPipeline.offline(progress: TerminalProgress(quiet: true)).plan(request)
+        let plan = outcome.plan
+        if json {
+            if estimate {
+                try printJSON(Estimate(plan: plan, currency: "USD", total: 0, perScene: plan.scenes.map { _ in 0 }))
+            } else {
+                try printJSON(plan)
+            }
+            return
+        }
+        print(String(format: "%d scenes, %.2f s, seed %llu%@", plan.scenes.count, plan.duration, plan.seed,
+                     plan.tempo.map { String(format: ", %.1f BPM", $0) } ?? ""))
+        for s in plan.scenes {
+            let t = s.transition.map { $0.kind == .cut ? "cut" : String(format: "%@ %.2fs", $0.kind.rawValue, $0.duration) } ?? "end"
+            print(String(format: "%3d  %7.3f–%7.3f  %-6@ %@  [%@; → %@]", s.index, s.start, s.end, s.role.rawValue, s.prompt, s.reason, t))
+        }
+        if estimate { print("estimated cost: $0.00 (every role is filled by an offline provider)") }
+    }
+
+    struct Estimate: Encodable { var plan: Plan; var currency: String; var total: Double; var perScene: [Double] }
+}
+
+struct Beats: AsyncParsableCommand, JSONReporting {
+    static let configuration = CommandConfiguration(abstract: "Print the tempo and beat times of a song.")
+
+    @Argument(help: "The audio file.") var file: String
+    @Flag(help: "Print one JSON object on standard output.") var json = false
+
+    func run() async throws {
+        try VideoOptions.requireFile(file, what: "audio file")
+        let analysis = try await AudioAnalyzer().analyze(path: file, source: FFmpegPCMSource())
+        let report = BeatsReport(analysis)
+        if json { try printJSON(report); return }
+        if let tempo = report.tempo {
+            print(String(format: "tempo %.1f BPM, meter %@, %d beats, %d downbeats, %d sections", tempo,
+                         analysis.meter?.description ?? "?", report.beats.count, report.downbeats.count, report.sections.count))
+        } else {
+            print(analysis.isSilent ? "no steady beat (the audio is silent)" : "no steady beat")
+        }
+        print(report.beats.map { String(format: "%.3f", $0) }.joined(separator: " "))
+    }
+}
+
+/// `beats --json` (CONTRACTS.md): `tempo` and `meter` are null, not absent, without a steady beat.
+struct BeatsReport: Encodable {
+    var duration: Double, steady: Bool, tempo: Double?, beats: [Double], downbeats: [Double], meter: Meter?
+    var sections: [Section], energy: EnergyCurve, onsets: [Double]
+
+    init(_ a: AudioAnalysis) {
+        let ms = { (x: Double) in (x * 1000).rounded() / 1000 }
+        duration = ms(a.duration); steady = a.steady; tempo = a.tempo; beats = a.beats.map(ms); downbeats = a.downbeats.map(ms)
+        meter = a.meter
+        sections = a.sections.map { Section(start: ms($0.start), end: ms($0.end), label: $0.label) }
+        energy = a.energy.downsampled(toAtMost: 1200); onsets = a.onsets.map(ms)
+    }
+
+    enum CodingKeys: String, CodingKey { case duration, steady, tempo, beats, downbeats, meter, sections, energy, onsets }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(duration, forKey: .duration); try c.encode(steady, forKey: .steady)
+        if let tempo { try c.encode(tempo, forKey: .tempo) } else { try c.encodeNil(forKey: .tempo) }
+        try c.encode(beats, forKey: .beats); try c.encode(downbeats, forKey: .downbeats)
+        if let meter { try c.encode(meter, forKey: .meter) } else { try c.encodeNil(forKey: .meter) }
+        try c.encode(sections, forKey: .sections); try c.encode(energy, forKey: .energy); try c.encode(onsets, forKey: .onsets)
+    }
+}
+
+/// Prints one JSON object on standard output.
+func printJSON(_ value: some Encodable) throws {
+    let data = try ReelJSON.encoder(pretty: false).encode(value)
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}

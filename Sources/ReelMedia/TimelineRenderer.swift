@@ -1,0 +1,110 @@
+import Foundation
+import ReelCore
+
+/// Renders a `Timeline` in ONE ffmpeg invocation: normalise every clip, join them with cuts and xfades
+/// centred on the planned frames, mix the song (loudness-normalised, faded out), encode H.264/AAC MP4.
+public struct TimelineRenderer: Sendable {
+    let runner: any ProcessRunner
+    public init(runner: any ProcessRunner = SubprocessRunner()) { self.runner = runner }
+
+    /// The filter graph of `timeline`: `[vout]` and, with audio, `[aout]`.
+    public static func filterGraph(_ timeline: Timeline) -> FilterGraph {
+        typealias F = FilterGraph.Filter
+        var graph = FilterGraph()
+        let w = String(timeline.size.width), h = String(timeline.size.height)
+        for (i, clip) in timeline.clips.enumerated() {
+            graph.add(["\(i):v"], [
+                F("fps", [(nil, String(timeline.fps))]),
+                F("scale", ["w": w, "h": h, "force_original_aspect_ratio": "increase", "out_color_matrix": "bt709"]),
+                F("crop", [(nil, w), (nil, h)]),
+                F("setsar", [(nil, "1")]),
+                F("format", [(nil, "yuv420p")]),
+                // A clip shorter than its slot (a model's fixed-length output) holds its last frame.
+                F("tpad", ["stop": "-1", "stop_mode": "clone"]),
+                F("trim", ["end_frame": String(clip.frames)]),
+                F("setpts", [(nil, "PTS-STARTPTS")]),
+            ], ["c\(i)"])
+        }
+        var current = "c0"
+        for i in 1..<max(1, timeline.clips.count) {
+            let transition = timeline.transitions[i - 1]
+            let frames = Timeline.frames(of: transition)
+            let out = "j\(i)"
+            if frames == 0 {
+                // concat outputs in microseconds; xfade further on needs both inputs in the clips' 1/30 s.
+                graph.add([current, "c\(i)"], [F("concat", ["n": "2", "v": "1", "a": "0"]), F("settb", [(nil, "1/\(timeline.fps)")])], [out])
+            } else {
+                let offset = FrameClock.seconds(timeline.cutFrames[i - 1] - frames / 2)
+                graph.add([current, "c\(i)"], [F("xfade", ["transition": transition.kind.rawValue,
+                                                            "duration": format(FrameClock.seconds(frames)),
+                                                            "offset": format(offset)])], [out])
+            }
+            current = out
+        }
+        graph.add([current], [F("trim", ["end_frame": String(timeline.durationFrames)]), F("format", [(nil, "yuv420p")])], ["vout"])
+        if let audio = timeline.audio {
+            let d = timeline.duration
+            graph.add(["\(timeline.clips.count):a"], [
+                F("aformat", ["sample_fmts": "fltp", "channel_layouts": "stereo"]),
+                F("aresample", [(nil, "48000")]),
+                F("apad"),
+                F("atrim", ["end": format(d)]),
+                F("asetpts", [(nil, "PTS-STARTPTS")]),
+                F("loudnorm", ["I": format(audio.loudness), "TP": "-1.5", "LRA": "11"]),
+                F("aresample", [(nil, "48000")]),
+                F("afade", ["t": "out", "st": format(max(0, d - audio.fadeOut)), "d": format(audio.fadeOut)]),
+            ], ["aout"])
+        }
+        return graph
+    }
+
+    /// The full ffmpeg argument list that renders `timeline` to `output`.
+    public static func arguments(_ timeline: Timeline, output: String) -> [String] {
+        var args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-progress", "pipe:1", "-nostats"]
+        for clip in timeline.clips { args += ["-i", clip.path] }
+        if let audio = timeline.audio {
+            args += ["-ss", format(audio.start), "-t", format(timeline.duration + 0.5), "-i", audio.path]
+        }
+        args += ["-filter_complex", filterGraph(timeline).description, "-map", "[vout]"]
+        if timeline.audio != nil { args += ["-map", "[aout]"] }
+        args += ["-c:v", "libx264", "-preset", timeline.encoder.x264Preset, "-crf", String(timeline.encoder.crf),
+                 "-pix_fmt", "yuv420p", "-r", String(timeline.fps),
+                 "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv"]
+        if timeline.audio != nil { args += ["-c:a", "aac", "-b:a", "\(timeline.encoder.audioBitrateKbps)k", "-ar", "48000"] }
+        args += ["-frames:v", String(timeline.durationFrames), "-movflags", "+faststart", "-f", "mp4", output]
+        return args
+    }
+
+    /// Renders to `output`, reporting the fraction done. The caller owns temporary naming.
+    public func render(_ timeline: Timeline, to output: String, onProgress: @escaping @Sendable (Double) -> Void = { _ in }) async throws {
+        let total = timeline.duration
+        let lines = LineSplitter { line in
+            if line.hasPrefix("out_time_us="), let us = Double(line.dropFirst(12)), total > 0 {
+                onProgress(min(1, us / 1_000_000 / total))
+            }
+        }
+        _ = try await runner.runChecked("ffmpeg", Self.arguments(timeline, output: output), failure: .renderFailed,
+                                        what: "rendering the video", onStdout: { lines.feed($0) })
+    }
+
+    static func format(_ x: Double) -> String { String(format: "%.6f", x) }
+}
+
+/// Splits a byte stream into lines and hands each to a closure.
+final class LineSplitter: @unchecked Sendable {
+    // Only fed from the single task reading one child's standard output.
+    private var pending: [UInt8] = []
+    private let onLine: (Substring) -> Void
+    init(_ onLine: @escaping (Substring) -> Void) { self.onLine = onLine }
+
+    func feed(_ raw: UnsafeRawBufferPointer) {
+        for byte in raw {
+            if byte == UInt8(ascii: "\n") {
+                onLine(Substring(String(decoding: pending, as: UTF8.self)))
+                pending.removeAll(keepingCapacity: true)
+            } else {
+                pending.append(byte)
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ReelCore
+
+/// What a provider is asked to make: one scene's clip, `frames` long at `size`, written to `output`.
+public struct ClipRequest: Sendable {
+    public var scene: Scene
+    public var frames: Int
+    public var size: FrameSize
+    public var brief: Brief
+    public var seed: UInt64
+    /// Where the clip must be written (an `.mp4` path the caller owns).
+    public var output: String
+
+    public init(scene: Scene, frames: Int, size: FrameSize, brief: Brief, seed: UInt64, output: String) {
+        self.scene = scene; self.frames = frames; self.size = size; self.brief = brief; self.seed = seed; self.output = output
+    }
+}
+
+/// A clip a provider made, and what it cost (nil for free, offline work).
+public struct ClipResult: Sendable {
+    public var path: String
+    public var cost: CostEntry?
+    public init(path: String, cost: CostEntry?) { self.path = path; self.cost = cost }
+}
+
+/// Fills the video role for a scene.
+public protocol ClipProvider: Sendable {
+    func makeClip(_ request: ClipRequest) async throws -> ClipResult
+}
+
+/// Sends each scene to the provider its plan names (`offline`, `user-media`).
+public struct ClipRouter: ClipProvider {
+    let providers: [String: any ClipProvider]
+    public init(providers: [String: any ClipProvider]) { self.providers = providers }
+
+    public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        let name = request.scene.source.provider
+        guard let provider = providers[name] else {
+            throw ReelError(.badPlan, "scene \(request.scene.index) asks for provider '\(name)', which is not configured (known: \(providers.keys.sorted().joined(separator: ", ")))")
+        }
+        return try await provider.makeClip(request)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import ReelCore
+import ReelMedia
+
+/// Encoder settings for intermediate scene clips: fast, and good enough that the final encode decides quality.
+enum IntermediateEncoding {
+    static func arguments(frames: Int, output: String) -> [String] {
+        ["-frames:v", String(frames), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p",
+         "-r", "30", "-an", "-f", "mp4", output]
+    }
+}
+
+/// The offline video provider: procedural motion graphics drawn by ffmpeg's sources and filters.
+public struct ProceduralClipProvider: ClipProvider {
+    let runner: any ProcessRunner
+    public init(runner: any ProcessRunner = SubprocessRunner()) { self.runner = runner }
+
+    public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        let recipe = ProceduralRecipe(request: request)
+        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-filter_complex", recipe.graph(size: request.size).description,
+                    "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)
+        _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
+                                        what: "drawing scene \(request.scene.index) (\(recipe.motif.rawValue))")
+        return ClipResult(path: request.output, cost: nil)
+    }
+}
+
+/// Makes scenes from the user's own media: images with a slow pan and zoom, clips trimmed to the scene.
+public struct UserMediaClipProvider: ClipProvider {
+    let runner: any ProcessRunner
+    public init(runner: any ProcessRunner = SubprocessRunner()) { self.runner = runner }
+
+    public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        guard let media = request.scene.source.media else {
+            throw ReelError(.badPlan, "scene \(request.scene.index) uses user media but names no file")
+        }
+        let w = request.size.width, h = request.size.height
+        let cover = "scale=\(w):\(h):force_original_aspect_ratio=increase,crop=\(w):\(h),setsar=1"
+        var args = ["-nostdin", "-hide_banner", "-v", "error", "-y"]
+        if request.scene.source.model == "image" {
+            // Ken Burns: zoom from 1.0 to ~1.15 while drifting toward one corner picked by the seed.
+            var rng = SeededGenerator.derived(seed: request.seed, "kenburns-\(request.scene.index)")
+            let n = max(1, request.frames)
+            let zoomEnd = 1.08 + 0.07 * Double.random(in: 0..<1, using: &rng)
+            let dx = Bool.random(using: &rng) ? "(iw-iw/zoom)*on/\(n)" : "(iw-iw/zoom)*(1-on/\(n))"
+            let dy = Bool.random(using: &rng) ? "(ih-ih/zoom)*on/\(n)" : "(ih-ih/zoom)/2"
+            let zoom = "1+\(String(format: "%.5f", (zoomEnd - 1) / Double(n)))*on"
+            // Upscale before zoompan so the slow zoom does not step from pixel to pixel.
+            let graph = "[0:v]scale=\(w * 2):\(h * 2):force_original_aspect_ratio=increase,crop=\(w * 2):\(h * 2),setsar=1," +
+                "zoompan=z='\(zoom)':x='\(dx)':y='\(dy)':d=1:s=\(w)x\(h):fps=30,format=yuv420p[v]"
+            args += ["-loop", "1", "-framerate", "30", "-i", media, "-filter_complex", graph, "-map", "[v]"]
+        } else {
+            let offset = request.scene.source.mediaOffset ?? 0
+            // Loop a clip shorter than its scene; start where this scene's share of the clip begins.
+            args += ["-stream_loop", "-1", "-ss", String(format: "%.3f", offset), "-i", media,
+                     "-filter_complex", "[0:v]fps=30,\(cover),format=yuv420p[v]", "-map", "[v]"]
+        }
+        args += IntermediateEncoding.arguments(frames: request.frames, output: request.output)
+        _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
+                                        what: "preparing '\((media as NSString).lastPathComponent)' for scene \(request.scene.index)")
+        return ClipResult(path: request.output, cost: nil)
+    }
+}
+
+/// Finds the user's images and clips in a folder, judged by what ffprobe says they are, not by their names.
+public struct MediaLibrary: Sendable {
+    let probe: MediaProbe
+    public init(probe: MediaProbe = MediaProbe()) { self.probe = probe }
+
+    /// The usable media in `directory`, sorted by name; files that are not images or videos are skipped with a warning.
+    public func scan(_ directory: String) async throws -> (items: [MediaItem], skipped: [String]) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
+            throw ReelError(.fileNotFound, "the media folder '\(directory)' does not exist")
+        }
+        guard isDir.boolValue else { throw ReelError(.badInput, "--media must name a folder; '\(directory)' is a file") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
+        var items: [MediaItem] = [], skipped: [String] = []
+        for name in names {
+            try Task.checkCancellation()
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let info = try? await probe.probe(path), let video = info.video, (video.width ?? 0) > 0 else {
+                skipped.append("\(name): not an image or video")
+                continue
+            }
+            if info.isImage {
+                items.append(MediaItem(path: path, kind: .image, duration: nil))
+            } else if let d = video.duration ?? info.duration, d >= 0.2 {
+                items.append(MediaItem(path: path, kind: .video, duration: d))
+            } else {
+                skipped.append("\(name): too short to use")
+            }
+        }
+        guard !items.isEmpty else {
+            throw ReelError(.notMedia, "the media folder '\(directory)' holds no images or video clips ffmpeg can read")
+        }
+        return (items, skipped)
+    }
+}

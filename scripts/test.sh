@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make test`: one debug build (library, tests and the reelsmith binary the CLI tests run), then every test.
+# Prints how long each phase took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase() { printf 'test: %-6s %4d s\n' "$1" "$2"; }
+
+t0=$(date +%s)
+swift build --build-tests 2>&1 | grep -v -E '^\[[0-9]+/[0-9]+\]' || { echo "test: build failed" >&2; exit 1; }
+t1=$(date +%s)
+phase build $((t1 - t0))
+
+status=0
+swift test --skip-build --parallel 2>&1 | tee .build/test-output.log | grep -v -E '^(◇|↳|✔ Test) ' || status=${PIPESTATUS[0]}
+t2=$(date +%s)
+phase tests $((t2 - t1))
+exit "$status"
