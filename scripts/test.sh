@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 phase() { printf 'test: %-6s %4d s\n' "$1" "$2"; }
 
+# The beat-tracking accuracy test renders MIDI with fluidsynth and a General MIDI soundfont.
+scripts/install-deps.sh fluidsynth timgm6mb-soundfont
+
 t0=$(date +%s)
 swift build --build-tests 2>&1 | grep -v -E '^\[[0-9]+/[0-9]+\]' || { echo "test: build failed" >&2; exit 1; }
 t1=$(date +%s)

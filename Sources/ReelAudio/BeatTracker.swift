@@ -59,20 +59,72 @@ struct BeatTracker {
         return (60 / (refined * dt), max(0, best.raw))
     }
 
+    /// The beat period (in frames) around each frame: the global tempo refined in 8 s windows, so a drifting
+    /// or suddenly changing tempo is followed. Each window looks only near the global period (0.65x to 1.55x),
+    /// which keeps it from jumping an octave.
+    func localPeriods(envelope: OnsetEnvelope, bpm: Double) -> [Double] {
+        let x = envelope.strength, n = x.count, dt = envelope.frameDuration
+        let global = 60 / bpm / dt
+        let window = Int(8 / dt), hop = Int(2 / dt)
+        guard n > window + hop else { return [Double](repeating: global, count: n) }
+        var centres: [Int] = [], periods: [Double] = []
+        var start = 0
+        while start + window <= n {
+            let slice = Array(x[start..<(start + window)])
+            let maxLag = Int(global * 1.6) + 2
+            let ac = Self.autocorrelation(slice, maxLag: maxLag)
+            var best = global, bestScore = -Double.infinity
+            var lag = max(2, Int(global * 0.65))
+            while lag < min(ac.count - 1, Int(global * 1.55)) {
+                let octaves = log2(Double(lag) / global)
+                let score = ac[lag] * exp(-0.5 * octaves * octaves / (0.35 * 0.35))
+                if score > bestScore { bestScore = score; best = Double(lag) }
+                lag += 1
+            }
+            // Parabolic refinement of the peak lag.
+            let l = Int(best)
+            if l > 0, l + 1 < ac.count {
+                let a = ac[l - 1], b = ac[l], c = ac[l + 1], d = a - 2 * b + c
+                if d < 0 { best = Double(l) + max(-0.5, min(0.5, 0.5 * (a - c) / d)) }
+            }
+            centres.append(start + window / 2)
+            // A window keeps the global tempo unless it repeats clearly, and clearly better, at another period
+            // (a quiet or noisy stretch says little about the tempo).
+            let atGlobal = ac[min(ac.count - 1, Int(global.rounded()))]
+            periods.append(bestScore > 0.15 && bestScore > 1.25 * max(atGlobal, 0) ? best : global)
+            start += hop
+        }
+        // A median over three windows removes single-window slips.
+        let smooth = periods.indices.map { i -> Double in
+            let w = periods[max(0, i - 1)...min(periods.count - 1, i + 1)].sorted()
+            return w[w.count / 2]
+        }
+        var out = [Double](repeating: smooth[0], count: n)
+        for t in 0..<n {
+            if t <= centres[0] { out[t] = smooth[0]; continue }
+            if t >= centres[centres.count - 1] { out[t] = smooth[smooth.count - 1]; continue }
+            let k = (t - centres[0]) / hop
+            let f = Double(t - centres[k]) / Double(hop)
+            out[t] = smooth[k] * (1 - f) + smooth[min(k + 1, smooth.count - 1)] * f
+        }
+        return out
+    }
+
     /// Beat times in seconds for an envelope with a known tempo.
     func beats(envelope: OnsetEnvelope, bpm: Double) -> [Double] {
-        let onset = envelope.strength
+        let onset = envelope.beatStrength
         let n = onset.count
         let dt = envelope.frameDuration
         guard n > 4 else { return [] }
         let sd = (onset.reduce(0) { $0 + $1 * $1 } / Double(n)).squareRoot()
         guard sd > 0 else { return [] }
         let local = onset.map { $0 / sd }
-        let period = 60 / bpm / dt
+        let periods = localPeriods(envelope: envelope, bpm: bpm)
         var score = [Double](repeating: 0, count: n)
         var back = [Int](repeating: -1, count: n)
-        let lo = Int((period / 2).rounded(.down)), hi = Int((period * 2).rounded(.up))
         for t in 0..<n {
+            let period = periods[t]
+            let lo = Int((period / 2).rounded(.down)), hi = Int((period * 2).rounded(.up))
             var bestScore = -Double.infinity, bestPrev = -1
             let a = max(0, t - hi), b = t - lo
             if b >= a {
@@ -90,7 +142,7 @@ struct BeatTracker {
             }
         }
         // End on the best-scoring frame among the last period's worth, then walk back.
-        let tailStart = max(0, n - Int(period.rounded(.up)) - 1)
+        let tailStart = max(0, n - Int(periods[n - 1].rounded(.up)) - 1)
         var t = (tailStart..<n).max(by: { score[$0] < score[$1] })!
         var frames: [Int] = []
         while t >= 0 { frames.append(t); t = back[t] }

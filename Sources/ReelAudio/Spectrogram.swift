@@ -11,7 +11,12 @@ struct MelSpectrogram {
     let bandCount: Int
     /// `frames × bandCount`, row-major, log-compressed magnitudes.
     var bands: [Float]
+    /// `frames × 12`, row-major: magnitude per pitch class (55 Hz to 2 kHz), for harmonic change.
+    var chroma: [Float]
     var frameCount: Int
+
+    /// Centre frequency of each band, in Hz.
+    var bandCentres: [Double]
 
     /// Seconds per frame.
     var frameDuration: Double { Double(hop) / Double(sampleRate) }
@@ -32,7 +37,16 @@ struct MelSpectrogram {
         let filters = MelFilterBank(bands: bandCount, fftSize: fftSize, sampleRate: Double(sampleRate),
                                     minHz: minHz, maxHz: min(maxHz, Double(sampleRate) / 2))
         let window = (0..<fftSize).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(fftSize))) }
+        self.bandCentres = filters.filters.map(\.centreHz)
         var out = [Float](repeating: 0, count: frames * bandCount)
+        var chromaOut = [Float](repeating: 0, count: frames * 12)
+        let binHz = Double(sampleRate) / Double(fftSize)
+        let pitchClass: [Int] = (0...(fftSize / 2)).map { k in
+            let hz = Double(k) * binHz
+            guard hz >= 55, hz <= 2000 else { return -1 }
+            let midi = Int((12 * log2(hz / 440) + 69).rounded())
+            return ((midi % 12) + 12) % 12
+        }
 
         let input = fftwf_alloc_real(fftSize)!
         let spectrum = fftwf_alloc_complex(fftSize / 2 + 1)!
@@ -55,6 +69,7 @@ struct MelSpectrogram {
                     let re = spectrum[k].0, im = spectrum[k].1
                     magnitude[k] = (re * re + im * im).squareRoot()
                 }
+                for k in 0...(fftSize / 2) where pitchClass[k] >= 0 { chromaOut[f * 12 + pitchClass[k]] += magnitude[k] }
                 let row = f * bandCount
                 for b in 0..<bandCount {
                     var sum: Float = 0
@@ -66,6 +81,7 @@ struct MelSpectrogram {
             }
         }
         self.bands = out
+        self.chroma = chromaOut
     }
 
     /// Centre frequency (Hz) of each band.

@@ -34,7 +34,8 @@ struct Generate: AsyncParsableCommand, JSONReporting {
     func run() async throws {
         var request = try options.request(output: out ?? defaultOutputPath(prompt: options.prompt ?? "video"))
         request.workDirectory = workDir
-        let pipeline = ClassicPipeline.offline(progress: TerminalProgress())
+        let cache = Configuration.fromEnvironment().analysisCache(disabled: options.noCache)
+        let pipeline = ClassicPipeline.offline(progress: TerminalProgress(), analysisCache: cache)
         let result = try await pipeline.generate(request)
         let m = result.manifest
         if json {
@@ -64,7 +65,8 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
 
     func run() async throws {
         let request = try options.request(output: "unused.mp4")
-        let outcome = try await ClassicPipeline.offline(progress: TerminalProgress(quiet: true)).plan(request)
+        let cache = Configuration.fromEnvironment().analysisCache(disabled: options.noCache)
+        let outcome = try await ClassicPipeline.offline(progress: TerminalProgress(quiet: true), analysisCache: cache).plan(request)
         let plan = outcome.plan
         if json {
             if estimate {
@@ -91,10 +93,12 @@ struct Beats: AsyncParsableCommand, JSONReporting {
 
     @Argument(help: "The audio file.") var file: String
     @Flag(help: "Print one JSON object on standard output.") var json = false
+    @Flag(help: "Analyse afresh: neither read nor write the analysis cache.") var noCache = false
 
     func run() async throws {
         try VideoOptions.requireFile(file, what: "audio file")
-        let analysis = try await AudioAnalyzer().analyze(path: file, source: FFmpegPCMSource())
+        let cache = Configuration.fromEnvironment().analysisCache(disabled: noCache)
+        let analysis = try await AudioAnalyzer().analyze(path: file, source: FFmpegPCMSource(), cache: cache).analysis
         let report = BeatsReport(analysis)
         if json { try printJSON(report); return }
         if let tempo = report.tempo {
@@ -110,17 +114,17 @@ struct Beats: AsyncParsableCommand, JSONReporting {
 /// `beats --json` (CONTRACTS.md): `tempo` and `meter` are null, not absent, without a steady beat.
 struct BeatsReport: Encodable {
     var duration: Double, steady: Bool, tempo: Double?, beats: [Double], downbeats: [Double], meter: Meter?
-    var sections: [Section], energy: EnergyCurve, onsets: [Double]
+    var sections: [Section], energy: EnergyCurve, onsets: [Double], tempoCurve: EnergyCurve
 
     init(_ a: AudioAnalysis) {
         let ms = { (x: Double) in (x * 1000).rounded() / 1000 }
         duration = ms(a.duration); steady = a.steady; tempo = a.tempo; beats = a.beats.map(ms); downbeats = a.downbeats.map(ms)
         meter = a.meter
         sections = a.sections.map { Section(start: ms($0.start), end: ms($0.end), label: $0.label) }
-        energy = a.energy.downsampled(toAtMost: 1200); onsets = a.onsets.map(ms)
+        energy = a.energy.downsampled(toAtMost: 1200); onsets = a.onsets.map(ms); tempoCurve = a.tempoCurve
     }
 
-    enum CodingKeys: String, CodingKey { case duration, steady, tempo, beats, downbeats, meter, sections, energy, onsets }
+    enum CodingKeys: String, CodingKey { case duration, steady, tempo, tempoCurve, beats, downbeats, meter, sections, energy, onsets }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(duration, forKey: .duration); try c.encode(steady, forKey: .steady)
@@ -128,6 +132,7 @@ struct BeatsReport: Encodable {
         try c.encode(beats, forKey: .beats); try c.encode(downbeats, forKey: .downbeats)
         if let meter { try c.encode(meter, forKey: .meter) } else { try c.encodeNil(forKey: .meter) }
         try c.encode(sections, forKey: .sections); try c.encode(energy, forKey: .energy); try c.encode(onsets, forKey: .onsets)
+        try c.encode(tempoCurve, forKey: .tempoCurve)
     }
 }
 

@@ -14,7 +14,13 @@ public struct Meter: Codable, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(beatsPerBar)/\(beatUnit)" }
     public static let fourFour = Meter(beatsPerBar: 4, beatUnit: 4)
     public static let threeFour = Meter(beatsPerBar: 3, beatUnit: 4)
-    public static let sixEight = Meter(beatsPerBar: 2, beatUnit: 8)
+    public static let sixEight = Meter(beatsPerBar: 6, beatUnit: 8)
+
+    /// Compound meters (6/8, 9/8, 12/8) are felt in dotted quarters: three eighths to a beat.
+    public var isCompound: Bool { beatUnit == 8 && beatsPerBar % 3 == 0 }
+
+    /// Beats (as `beats` lists them) in one bar: 2 in 6/8, where the beat is the dotted quarter.
+    public var countedBeatsPerBar: Int { isCompound ? beatsPerBar / 3 : beatsPerBar }
 }
 
 /// A stretch of the song with a label; equal labels mean similar material.
@@ -69,14 +75,33 @@ public struct AudioAnalysis: Codable, Sendable, Hashable {
     public var energy: EnergyCurve
     /// Note and drum onsets, in seconds.
     public var onsets: [Double]
+    /// Local tempo in BPM every few seconds (follows drifts and sudden changes); empty without a steady beat.
+    public var tempoCurve: EnergyCurve
     /// Loudest sample, in dBFS.
     public var peakDBFS: Double
 
     public init(duration: Double, steady: Bool, tempo: Double?, beats: [Double], downbeats: [Double], meter: Meter?,
-                sections: [Section], energy: EnergyCurve, onsets: [Double], peakDBFS: Double) {
+                sections: [Section], energy: EnergyCurve, onsets: [Double], peakDBFS: Double,
+                tempoCurve: EnergyCurve = EnergyCurve(hop: 2, values: [])) {
         self.duration = duration; self.steady = steady; self.tempo = tempo; self.beats = beats
         self.downbeats = downbeats; self.meter = meter; self.sections = sections; self.energy = energy
-        self.onsets = onsets; self.peakDBFS = peakDBFS
+        self.onsets = onsets; self.peakDBFS = peakDBFS; self.tempoCurve = tempoCurve
+    }
+
+    /// Local tempo from beat spacing: every `hop` seconds, 60 / the median gap between beats within 4 s.
+    public static func tempoCurve(beats: [Double], duration: Double, hop: Double = 2) -> EnergyCurve {
+        guard beats.count >= 3 else { return EnergyCurve(hop: hop, values: []) }
+        let gaps = zip(beats.dropFirst(), beats).map { (time: ($0 + $1) / 2, gap: $0 - $1) }
+        var values: [Double] = []
+        var t = hop / 2
+        while t < duration {
+            var near = gaps.filter { abs($0.time - t) <= 4 }.map(\.gap)
+            if near.isEmpty, let closest = gaps.min(by: { abs($0.time - t) < abs($1.time - t) }) { near = [closest.gap] }
+            near.sort()
+            values.append((60 / near[near.count / 2] * 10).rounded() / 10)
+            t += hop
+        }
+        return EnergyCurve(hop: hop, values: values)
     }
 
     /// Silence is nothing above -60 dBFS (CONTRACTS.md).

@@ -45,7 +45,9 @@ public struct RulePlanner: Sendable {
         let energies = (0..<count).map { i in
             analysis.map { $0.energy.mean(from: songStart + bounds[i], to: songStart + bounds[i + 1]) } ?? brief.energy
         }
-        let roles = Self.roles(energies: energies, bounds: bounds, duration: duration, hasAudio: analysis != nil)
+        var roles = Self.roles(energies: energies, bounds: bounds, duration: duration, hasAudio: analysis != nil)
+        // The scene a drop opens is a peak, whatever its neighbours.
+        for (i, cut) in cuts.enumerated() where cut.drop && i + 1 < roles.count - 1 { roles[i + 1] = .peak }
         let beatLength = analysis?.tempo.map { 60 / $0 } ?? 0.5
         var mediaUse: [String: Double] = [:]
         for i in 0..<count {
@@ -77,10 +79,12 @@ public struct RulePlanner: Sendable {
     // MARK: - Cut points
 
     /// A planned cut with the reason it is there.
-    struct Cut { var time: Double; var reason: String; var sectionChange: Bool }
+    struct Cut { var time: Double; var reason: String; var sectionChange: Bool; var drop = false }
 
     /// Candidate cut times on the video's timeline, each with its kind of grid point.
-    struct Candidate { var time: Double; var weight: Double; var reason: String; var section: Bool }
+    struct Candidate {
+        var time: Double; var weight: Double; var reason: String; var section: Bool; var drop = false
+    }
 
     /// Base scene length for the pacing, before the music's energy shortens or lengthens it.
     static func baseLength(_ pacing: Pacing) -> Double {
@@ -108,7 +112,7 @@ public struct RulePlanner: Sendable {
             } else {
                 chosen = window.min(by: { cost($0, from: t, target: target) < cost($1, from: t, target: target) })!
             }
-            cuts.append(Cut(time: chosen.time, reason: chosen.reason, sectionChange: chosen.section))
+            cuts.append(Cut(time: chosen.time, reason: chosen.reason, sectionChange: chosen.section, drop: chosen.drop))
             t = chosen.time
         }
         return cuts
@@ -133,7 +137,7 @@ public struct RulePlanner: Sendable {
         let grid = BeatGrid(beats: analysis.beats, downbeats: analysis.downbeats)
         if analysis.steady, !analysis.beats.isEmpty {
             let beatLength = 60 / (analysis.tempo ?? 120)
-            let barLength = beatLength * Double(analysis.meter?.beatsPerBar ?? 4)
+            let barLength = beatLength * Double(analysis.meter?.countedBeatsPerBar ?? 4)
             // Cut on bars where a bar is short enough for the pacing; otherwise on beats.
             let useBars = barLength <= base * 1.25 && !analysis.downbeats.isEmpty
             let downbeatSet = Set(analysis.downbeats.map { FrameClock.frame(at: $0) })
@@ -153,7 +157,10 @@ public struct RulePlanner: Sendable {
             for s in sectionStarts {
                 let snapped = grid.snap(s, tolerance: beatLength * 1.01)
                 let t = frameTime(snapped)
-                if inside(t) { out.append(Candidate(time: t, weight: 0.5, reason: "section boundary, downbeat", section: true)) }
+                // A drop: the music jumps in energy at the boundary.
+                let rise = analysis.energy.mean(from: snapped, to: snapped + 2) - analysis.energy.mean(from: snapped - 2, to: snapped)
+                let reason = rise > 0.2 ? "drop (section boundary, energy rises)" : "section boundary, downbeat"
+                if inside(t) { out.append(Candidate(time: t, weight: 0.5, reason: reason, section: true, drop: rise > 0.2)) }
             }
         } else {
             for o in analysis.onsets {
@@ -202,7 +209,12 @@ public struct RulePlanner: Sendable {
                           nextRole: ArcRole, rng: inout SeededGenerator) -> Transition {
         let kinds: [TransitionKind]
         var beats: Double
-        if cut.sectionChange {
+        if cut.drop {
+            // Into a drop: a hard cut or a short white flash, right on the beat.
+            if Bool.random(using: &rng) { return .cut }
+            kinds = [.fadewhite]
+            beats = 0.25
+        } else if cut.sectionChange {
             kinds = nextRole == .peak ? [.fadewhite, .zoomin, .pixelize] : [.fadeblack, .circleclose, .radial, .fadewhite]
             beats = brief.pacing == .fast ? 0.5 : 1
         } else {

@@ -53,21 +53,34 @@ public struct ClassicPipeline: Sendable {
     let progress: any ProgressSink
     /// Scenes generated at once.
     let concurrency: Int
+    /// Where song analyses are kept between runs; nil to always analyse.
+    let analysisCache: AnalysisCache?
 
     public init(pcmSource: any PCMSource, clips: any ClipProvider, renderer: TimelineRenderer, probe: MediaProbe,
-                progress: any ProgressSink, concurrency: Int) {
+                progress: any ProgressSink, concurrency: Int, analysisCache: AnalysisCache? = nil) {
         self.pcmSource = pcmSource; self.clips = clips; self.renderer = renderer; self.probe = probe
         self.media = MediaLibrary(probe: probe); self.progress = progress; self.concurrency = max(1, concurrency)
+        self.analysisCache = analysisCache
+    }
+
+    /// A missing song is named as such (before hashing it).
+    static func requireReadable(_ path: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ReelError(.fileNotFound, "the audio file '\(path)' does not exist")
+        }
+        if isDir.boolValue { throw ReelError(.badInput, "the audio file '\(path)' is a folder") }
     }
 
     /// The offline pipeline on this machine's ffmpeg.
-    public static func offline(progress: any ProgressSink, runner: any ProcessRunner = SubprocessRunner()) -> ClassicPipeline {
+    public static func offline(progress: any ProgressSink, runner: any ProcessRunner = SubprocessRunner(),
+                               analysisCache: AnalysisCache? = nil) -> ClassicPipeline {
         let router = ClipRouter(providers: ["offline": ProceduralClipProvider(runner: runner),
                                             "user-media": UserMediaClipProvider(runner: runner)])
         // Each ffmpeg child already uses several threads; two at a time keeps 2 cores busy without thrashing.
         let width = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount))
         return ClassicPipeline(pcmSource: FFmpegPCMSource(runner: runner), clips: router, renderer: TimelineRenderer(runner: runner),
-                               probe: MediaProbe(runner: runner), progress: progress, concurrency: width)
+                               probe: MediaProbe(runner: runner), progress: progress, concurrency: width, analysisCache: analysisCache)
     }
 
     // MARK: - Plan
@@ -81,13 +94,14 @@ public struct ClassicPipeline: Sendable {
         if let audio = request.audioPath {
             progress.report(.stageStarted(.analyze))
             let t0 = ContinuousClock.now
-            let result = try await AudioAnalyzer().analyze(path: audio, source: pcmSource)
+            try Self.requireReadable(audio)
+            let (result, hash) = try await AudioAnalyzer().analyze(path: audio, source: pcmSource, cache: analysisCache)
             guard !result.isSilent else {
                 throw ReelError(.silentAudio, "the audio file '\((audio as NSString).lastPathComponent)' is silent (nothing above -60 dBFS)")
             }
             if !result.steady { warnings.append("no steady beat found in the song; cutting on onsets and energy") }
             analysis = result
-            sha = try ContentHash.sha256(fileAt: audio)
+            sha = hash
             timings[.analyze] = t0.secondsSince
             progress.report(.stageCompleted(.analyze, seconds: timings[.analyze]!))
         }

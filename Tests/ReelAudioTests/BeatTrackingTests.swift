@@ -57,6 +57,22 @@ struct BeatTrackingTests {
         #expect(Double(hits.count) / Double(truth.filter { $0 > 2 }.count) > 0.8)
     }
 
+    @Test func suddenTempoChangeIsFollowedAndReported() {
+        // 100 BPM for 15 s, then 130 BPM.
+        var truth = Fixtures.beats(bpm: 100, duration: 15, offset: 0.3)
+        let switchAt = truth.last! + 60 / 100
+        truth += stride(from: switchAt, to: 30 - 0.05, by: 60 / 130).map { $0 }
+        let result = analyzer.analyze(PCMBuffer(sampleRate: sr, samples: Fixtures.clickTrack(beatTimes: truth, duration: 30)))
+        #expect(result.steady)
+        let scored = truth.filter { $0 > 2 }
+        let hits = scored.filter { b in abs((BeatGrid.nearest(to: b, in: result.beats) ?? 99) - b) <= 0.07 }
+        #expect(Double(hits.count) / Double(scored.count) > 0.9)
+        let curve = result.tempoCurve.values
+        #expect(curve.count == 15)
+        #expect(abs(curve[2] - 100) < 4, "\(curve)")
+        #expect(abs(curve[12] - 130) < 4, "\(curve)")
+    }
+
     @Test func silenceGapsKeepTheGrid() {
         // Two bursts of clicks at 120 BPM with 4 s of silence between them.
         let truth = Fixtures.beats(bpm: 120, duration: 30, offset: 0.5).filter { $0 < 12 || $0 >= 16 }

@@ -90,6 +90,18 @@ struct PlannerTests {
         }
     }
 
+    @Test func aDropGetsAHardCutOrFlashAndAPeak() throws {
+        // Quiet until 16.5 s, then loud: a drop at the section boundary.
+        let analysis = steadyAnalysis(bpm: 120, duration: 40, sections: [16.5]) { $0 < 16.5 ? 0.2 : 0.95 }
+        for seed in [1, 2, 3] as [UInt64] {
+            let plan = planner.plan(brief: try brief(), analysis: analysis, songStart: 0, duration: 32, seed: seed)
+            let before = try #require(plan.scenes.firstIndex { abs($0.end - 16.5) < 0.02 })
+            #expect(plan.scenes[before].reason.contains("drop"))
+            #expect([.cut, .fadewhite].contains(plan.scenes[before].transition?.kind))
+            #expect(plan.scenes[before + 1].role == .peak)
+        }
+    }
+
     @Test func transitionsFitTheirScenesAndAreCentred() throws {
         for prompt in ["slow dreamy ocean", "fast punchy city", "forest"] {
             let plan = planner.plan(brief: try brief(prompt), analysis: steadyAnalysis(bpm: 140, duration: 60), songStart: 0, duration: 45, seed: 11)

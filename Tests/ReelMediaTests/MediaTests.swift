@@ -92,6 +92,25 @@ struct DecodeTests {
         }
     }
 
+    @Test func wavFilesAreReadDirectlyInEveryCommonFormat() async throws {
+        let dir = try Fixtures.temporaryDirectory("wav")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (codec, rate, channels) in [("pcm_s16le", 44_100, 2), ("pcm_s24le", 48_000, 1), ("pcm_f32le", 22_050, 2), ("pcm_u8", 16_000, 1)] {
+            let path = "\(dir)/\(codec).wav"
+            try await Fixtures.ffmpeg(["-f", "lavfi", "-i", "sine=f=440:d=2:sample_rate=\(rate)", "-ac", String(channels), "-c:a", codec, path])
+            let pcm = try await source.decode(path: path, sampleRate: 22_050)
+            #expect(abs(pcm.duration - 2) < 0.01, "\(codec)")
+            #expect(pcm.sampleRate == rate / max(1, rate / 22_050))
+            let peak = pcm.samples.map(abs).max() ?? 0
+            #expect(peak > 0.05 && peak <= 1, "\(codec) peak \(peak)")
+        }
+        // A WAV cut short says so.
+        try await Fixtures.ffmpeg(["-f", "lavfi", "-i", "sine=f=440:d=10", "\(dir)/long.wav"])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/long.wav"))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: "\(dir)/cut.wav"))
+        #expect(await code { _ = try await source.decode(path: "\(dir)/cut.wav", sampleRate: 22_050) } == .notAudio)
+    }
+
     @Test func songsOverTwentyMinutesAreRefusedBeforeDecoding() async throws {
         let dir = try Fixtures.temporaryDirectory("long")
         defer { try? FileManager.default.removeItem(atPath: dir) }
