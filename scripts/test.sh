@@ -10,12 +10,15 @@ phase() { printf 'test: %-6s %4d s\n' "$1" "$2"; }
 scripts/install-deps.sh fluidsynth timgm6mb-soundfont
 
 t0=$(date +%s)
+echo "test: building (debug)"
 swift build --build-tests 2>&1 | grep -v -E '^\[[0-9]+/[0-9]+\]' || { echo "test: build failed" >&2; exit 1; }
 t1=$(date +%s)
 phase build $((t1 - t0))
 
 status=0
-swift test --skip-build --parallel 2>&1 | tee .build/test-output.log | grep -v -E '^(◇|↳|✔ Test) ' || status=${PIPESTATUS[0]}
+# Per-test "started/passed" lines go to the log only; failures, suites and the closing summary are shown.
+swift test --skip-build --parallel 2>&1 | tee .build/test-output.log \
+  | awk '!(/^◇ / || /^↳ / || (/^✔ Test / && !/^✔ Test run with/))' || status=${PIPESTATUS[0]}
 t2=$(date +%s)
 phase tests $((t2 - t1))
 exit "$status"

@@ -23,7 +23,7 @@ struct OnsetEnvelope {
         // Kick and snare mark the beat; hi-hats and shakers fill every subdivision (and in swing and
         // syncopated grooves sit off the beat), so for placing beats high bands count less. The tempo is
         // still measured on the plain flux, where the weighting caused octave errors on the evaluation set.
-        let weight = s.bandCentres.map { hz -> Float in hz < 500 ? 1.5 : (hz < 4000 ? 1 : 0.5) }
+        let weight = s.bandCentres.map { hz -> Float in hz < 200 ? 2 : (hz < 1000 ? 0.7 : (hz < 4000 ? 1 : 0.5)) }
         if n > 1 {
             for f in 1..<n {
                 var sum: Float = 0, weightedSum: Float = 0
