@@ -4,7 +4,7 @@ import ReelCore
 /// Finds tempo, beats, downbeats, meter, sections, energy and onsets in decoded audio.
 public struct AudioAnalyzer: Sendable {
     /// Bumped whenever results change for the same input, so cached analyses are recomputed.
-    public static let algorithmVersion = 2
+    public static let algorithmVersion = 3
     /// The rate audio is decoded at for analysis.
     public static let sampleRate = 22_050
 
@@ -45,6 +45,7 @@ public struct AudioAnalyzer: Sendable {
                 beats = tracker.beats(envelope: envelope, bpm: bpm * 2)
             }
         }
+        beats = tracker.correctPhase(beats: beats, envelope: envelope)
         let steady = beats.count >= 4 && Self.coversSong(beats, duration: pcm.duration)
         guard steady else {
             return AudioAnalysis(duration: pcm.duration, steady: false, tempo: nil, beats: [], downbeats: [], meter: nil,
