@@ -4,7 +4,7 @@ import ReelCore
 /// Finds tempo, beats, downbeats, meter, sections, energy and onsets in decoded audio.
 public struct AudioAnalyzer: Sendable {
     /// Bumped whenever results change for the same input, so cached analyses are recomputed.
-    public static let algorithmVersion = 3
+    public static let algorithmVersion = 4
     /// The rate audio is decoded at for analysis.
     public static let sampleRate = 22_050
 
@@ -38,21 +38,28 @@ public struct AudioAnalyzer: Sendable {
         let (bpm, clarity) = tracker.tempo(envelope: envelope)
         let sections = SectionFinder().sections(spectrogram: spectrogram, energy: energy, duration: pcm.duration)
         var beats: [Double] = []
+        var repetition = 0.0
         if clarity >= minClarity {
-            beats = tracker.beats(envelope: envelope, bpm: bpm)
+            let local = tracker.localTempo(envelope: envelope, bpm: bpm)
+            repetition = local.repetition
+            beats = tracker.beats(envelope: envelope, bpm: bpm, periods: local.periods)
             // When the off-beats are as strong as the beats, the pulse is twice as fast as the prior guessed.
             if bpm * 2 <= tracker.maxBPM, tracker.offbeatSalience(beats: beats, envelope: envelope) > 0.85 {
                 beats = tracker.beats(envelope: envelope, bpm: bpm * 2)
             }
         }
         beats = tracker.correctPhase(beats: beats, envelope: envelope)
-        let steady = beats.count >= 4 && Self.coversSong(beats, duration: pcm.duration)
+        var meter = Meter.fourFour, downbeats: [Double] = []
+        if beats.count >= 4 {
+            (meter, beats, downbeats) = MeterFinder().meter(beats: beats, spectrogram: spectrogram, envelope: envelope)
+        }
+        // Regularity is judged on the counted beats (dotted quarters in 6/8), whose gaps span many frames.
+        let steady = beats.count >= 4 && Self.coversSong(beats, duration: pcm.duration) && Self.isRegular(beats)
+            && repetition >= 0.07
         guard steady else {
             return AudioAnalysis(duration: pcm.duration, steady: false, tempo: nil, beats: [], downbeats: [], meter: nil,
                                  sections: sections, energy: energy, onsets: onsets, peakDBFS: peakDB)
         }
-        let (meter, barBeats, downbeats) = MeterFinder().meter(beats: beats, spectrogram: spectrogram, envelope: envelope)
-        beats = barBeats
         let tempo = Self.tempo(from: beats) ?? bpm
         let snappedSections = Self.snap(sections, to: downbeats.isEmpty ? beats : downbeats, tolerance: 60 / tempo * 2)
         return AudioAnalysis(duration: pcm.duration, steady: true, tempo: (tempo * 10).rounded() / 10, beats: beats,
@@ -64,6 +71,16 @@ public struct AudioAnalyzer: Sendable {
     static func coversSong(_ beats: [Double], duration: Double) -> Bool {
         guard let first = beats.first, let last = beats.last else { return false }
         return last - first >= min(duration * 0.3, 4)
+    }
+
+    /// Whether consecutive beat gaps agree: the median change from one gap to the next is at most 3%.
+    /// Free-time playing still gets a path through its onsets from the tracker, but one whose gaps wander
+    /// (about 4% on random note timings, against 1-2.5% for steady, drifting or humanised music).
+    static func isRegular(_ beats: [Double]) -> Bool {
+        let gaps = zip(beats.dropFirst(), beats).map { $0 - $1 }
+        guard gaps.count >= 3 else { return false }
+        let changes = zip(gaps.dropFirst(), gaps).map { abs($0 - $1) / max($0, 1e-6) }.sorted()
+        return changes[changes.count / 2] <= 0.03
     }
 
     /// Tempo as the median spacing of the beats found.
@@ -227,15 +244,21 @@ struct SectionFinder {
         let perBlock = max(1, Int(hop / s.frameDuration))
         let blocks = s.frameCount / perBlock
         guard blocks >= 24 else { return [Section(start: 0, end: duration, label: "A")] }
-        // Features: mean log band magnitudes over half-second blocks, plus loudness.
+        // Features per half-second block: timbre (mean log band magnitudes), harmony (the pitch-class profile,
+        // normalised, so a key or chord change shows even at equal loudness) and loudness.
         var features: [[Double]] = []
+        let dims = s.bandCount + 1 + 12
         for b in 0..<blocks {
-            var v = [Double](repeating: 0, count: s.bandCount + 1)
+            var v = [Double](repeating: 0, count: dims)
+            var chroma = [Double](repeating: 0, count: 12)
             for f in (b * perBlock)..<((b + 1) * perBlock) {
                 for k in 0..<s.bandCount { v[k] += Double(s.bands[f * s.bandCount + k]) }
+                for k in 0..<12 { chroma[k] += Double(s.chroma[f * 12 + k]) }
             }
             for k in 0..<s.bandCount { v[k] /= Double(perBlock) }
             v[s.bandCount] = energy.mean(from: Double(b) * hop, to: Double(b + 1) * hop) * 4
+            let norm = chroma.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for k in 0..<12 { v[s.bandCount + 1 + k] = norm > 0 ? 3 * chroma[k] / norm : 0 }
             features.append(Self.normalised(v))
         }
         let half = min(16, blocks / 4)   // 8 s either side at most
@@ -257,7 +280,10 @@ struct SectionFinder {
         let minGap = Int(8 / hop)
         var bounds: [Int] = []
         let order = (half..<(blocks - half)).sorted { novelty[$0] > novelty[$1] }
-        for i in order where novelty[i] > mean + 1.5 * sd && novelty[i] > 0.02 {
+        let top = inner.max() ?? 0
+        // Peaks well above the typical novelty and not far below the strongest: a song of many similar
+        // boundaries (verse, chorus, verse...) keeps them all.
+        for i in order where novelty[i] > mean + 0.5 * sd && novelty[i] > 0.4 * top && novelty[i] > 0.02 {
             let isPeak = novelty[max(0, i - 2)...min(blocks - 1, i + 2)].max() == novelty[i]
             if isPeak && bounds.allSatisfy({ abs($0 - i) >= minGap }) { bounds.append(i) }
         }
@@ -268,7 +294,7 @@ struct SectionFinder {
         var centroids: [[Double]] = []
         for i in 0..<(times.count - 1) {
             let a = Int(times[i] / hop), b = max(a + 1, min(blocks, Int(times[i + 1] / hop)))
-            var c = [Double](repeating: 0, count: s.bandCount + 1)
+            var c = [Double](repeating: 0, count: dims)
             for j in a..<b { for k in c.indices { c[k] += features[j][k] } }
             let mean = Self.normalised(c)
             if let match = centroids.firstIndex(where: { zip($0, mean).reduce(0) { $0 + $1.0 * $1.1 } > 0.995 }) {

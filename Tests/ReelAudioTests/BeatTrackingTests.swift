@@ -91,6 +91,25 @@ struct BeatTrackingTests {
         #expect(!result.isSilent)
     }
 
+    @Test func freeTimePlayingHasNoSteadyBeat() {
+        // Plucked notes at random (exponentially distributed) gaps: onsets, but no pulse.
+        var rng = SeededGenerator(seed: 11)
+        var samples = [Float](repeating: 0, count: sr * 20)
+        var t = 0.3
+        while t < 19.5 {
+            let f = [262.0, 294, 330, 392, 440, 523][Int.random(in: 0..<6, using: &rng)]
+            let start = Int(t * Double(sr))
+            for j in 0..<Int(0.3 * Double(sr)) where start + j < samples.count {
+                let x = Double(j) / Double(sr)
+                samples[start + j] += Float(0.4 * exp(-x / 0.12) * sin(2 * .pi * f * x))
+            }
+            t += 0.08 - 0.45 * log(Double.random(in: 0.001..<1, using: &rng))
+        }
+        let result = analyzer.analyze(PCMBuffer(sampleRate: sr, samples: samples))
+        #expect(!result.steady, "found \(result.tempo ?? 0) BPM in free time")
+        #expect(!result.onsets.isEmpty)
+    }
+
     @Test func whiteNoiseHasNoSteadyBeat() {
         var rng = SeededGenerator(seed: 5)
         let samples = (0..<(sr * 15)).map { _ in Float(Double.random(in: -0.5...0.5, using: &rng)) }

@@ -25,7 +25,7 @@ struct EvaluationSliceTests {
 
     /// Renders the quick slice (6 excerpts of 15 s: steady, swing, syncopation, a tempo change, 3/4, 6/8) with
     /// fluidsynth and scores the analyser. Thresholds sit safely below the measured means (beats 0.97,
-    /// downbeats 0.97 at algorithm version 3), so a regression fails the build.
+    /// downbeats 0.97 at algorithm version 4), so a regression fails the build.
     @Test func beatAndDownbeatFMeasure() async throws {
         let dir = try Fixtures.temporaryDirectory("evalslice")
         defer { try? FileManager.default.removeItem(atPath: dir) }
