@@ -21,6 +21,7 @@ test: deps
 
 bench: deps
 	@bash benchmarks/run.sh
+	@bash benchmarks/beats/run.sh
 
 clean:
 	rm -rf .build out

@@ -36,12 +36,14 @@ public struct AnalysisCache: Sendable {
 }
 
 extension AudioAnalyzer {
-    /// Analyses `path`, reading and filling `cache` when given. Returns the analysis and the file's SHA-256.
-    public func analyze(path: String, source: any PCMSource, cache: AnalysisCache?) async throws -> (analysis: AudioAnalysis, sha256: String) {
+    /// Analyses `path`, reading and filling `cache` when given. Returns the analysis and, when a cache was
+    /// used, the file's SHA-256 (without a cache the file is not read twice just to hash it).
+    public func analyze(path: String, source: any PCMSource, cache: AnalysisCache?) async throws -> (analysis: AudioAnalysis, sha256: String?) {
+        guard let cache else { return (try await analyze(path: path, source: source), nil) }
         let sha = try ContentHash.sha256(fileAt: path)
-        if let cache, let hit = cache.load(sha256: sha) { return (hit, sha) }
+        if let hit = cache.load(sha256: sha) { return (hit, sha) }
         let analysis = try await analyze(path: path, source: source)
-        cache?.store(analysis, sha256: sha)
+        cache.store(analysis, sha256: sha)
         return (analysis, sha)
     }
 }

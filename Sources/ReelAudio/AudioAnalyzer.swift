@@ -48,7 +48,8 @@ public struct AudioAnalyzer: Sendable {
                 beats = tracker.beats(envelope: envelope, bpm: bpm * 2)
             }
         }
-        beats = tracker.correctPhase(beats: beats, envelope: envelope)
+        // Latency correction and the phase shift may push the last beat past the end of the audio.
+        beats = tracker.correctPhase(beats: beats, envelope: envelope).filter { $0 >= 0 && $0 < pcm.duration }
         var meter = Meter.fourFour, downbeats: [Double] = []
         if beats.count >= 4 {
             (meter, beats, downbeats) = MeterFinder().meter(beats: beats, spectrogram: spectrogram, envelope: envelope)
@@ -158,12 +159,7 @@ struct MeterFinder {
 
     /// Mean onset strength on the pulses inside each group relative to that on the group starts.
     static func weakToStrong(beats: [Double], every m: Int, phase: Int, envelope: OnsetEnvelope) -> Double {
-        let x = envelope.strength, dt = envelope.frameDuration
-        func peak(_ t: Double) -> Double {
-            let f = Int(((t - envelope.latency) / dt).rounded())
-            let a = max(0, f - 2), b = min(x.count - 1, f + 2)
-            return a <= b ? (x[a...b].max() ?? 0) : 0
-        }
+        let peak = { (t: Double) in envelope.peak(of: envelope.strength, near: t) }
         var strong = 0.0, weak = 0.0, ns = 0.0, nw = 0.0
         for (i, b) in beats.enumerated() where i >= phase {
             if (i - phase) % m == 0 { strong += peak(b); ns += 1 } else { weak += peak(b); nw += 1 }
@@ -300,7 +296,7 @@ struct SectionFinder {
             if let match = centroids.firstIndex(where: { zip($0, mean).reduce(0) { $0 + $1.0 * $1.1 } > 0.995 }) {
                 labels.append(labels[match])
             } else {
-                labels.append(String(UnicodeScalar(UInt8(65 + min(25, centroids.count)))))
+                labels.append(String(UnicodeScalar(UInt8(65 + min(25, Set(labels).count)))))
             }
             centroids.append(mean)
         }

@@ -170,16 +170,10 @@ struct BeatTracker {
         guard beats.count >= 8 else { return beats }
         let x = envelope.bassAttack, dt = envelope.frameDuration
         func score(_ shift: Double) -> Double {
-            var sum = 0.0, count = 0.0
-            for i in 0..<(beats.count - 1) {
-                let t = beats[i] + shift * (beats[i + 1] - beats[i])
-                let f = Int(((t - envelope.latency) / dt).rounded())
-                let a = max(0, f - 2), b = min(x.count - 1, f + 2)
-                guard a <= b else { continue }
-                sum += x[a...b].max() ?? 0
-                count += 1
+            let total = (0..<(beats.count - 1)).reduce(0.0) { sum, i in
+                sum + envelope.peak(of: x, near: beats[i] + shift * (beats[i + 1] - beats[i]))
             }
-            return count > 0 ? sum / count : 0
+            return total / Double(beats.count - 1)
         }
         let here = score(0)
         let shifts = [0.25, 1.0 / 3, 0.5, 2.0 / 3, 0.75]
@@ -191,12 +185,7 @@ struct BeatTracker {
 
     /// Median onset strength halfway between beats relative to that on the beats (1 = just as strong).
     func offbeatSalience(beats: [Double], envelope: OnsetEnvelope) -> Double {
-        let x = envelope.strength, dt = envelope.frameDuration
-        func peak(_ t: Double) -> Double {
-            let f = Int(((t - envelope.latency) / dt).rounded())
-            let a = max(0, f - 2), b = min(x.count - 1, f + 2)
-            return a <= b ? (x[a...b].max() ?? 0) : 0
-        }
+        let peak = { (t: Double) in envelope.peak(of: envelope.strength, near: t) }
         guard beats.count >= 4 else { return 0 }
         let on = beats.map(peak).sorted()
         let mid = zip(beats, beats.dropFirst()).map { peak(($0 + $1) / 2) }.sorted()

@@ -51,6 +51,14 @@ struct OnsetEnvelope {
         bassAttack = bass
     }
 
+    /// The largest of `values` (one per frame) within two frames of the attack time `t`: a beat found on
+    /// the grid may sit a frame or two from its onset's peak.
+    func peak(of values: [Double], near t: Double) -> Double {
+        let f = Int(((t - latency) / frameDuration).rounded())
+        let a = max(0, f - 2), b = min(values.count - 1, f + 2)
+        return a <= b ? (values[a...b].max() ?? 0) : 0
+    }
+
     static func subtractLocalMean(_ x: [Double], halfWidth w: Int) -> [Double] {
         guard !x.isEmpty else { return x }
         var prefix = [Double](repeating: 0, count: x.count + 1)

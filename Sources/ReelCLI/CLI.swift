@@ -29,7 +29,11 @@ public enum CLI {
         let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { interrupted.store(true, ordering: .relaxed); work.cancel() }
+            source.setEventHandler {
+                // A second Ctrl-C while cleanup runs ends the process at once.
+                if interrupted.exchange(true, ordering: .acquiringAndReleasing) { _exit(130) }
+                work.cancel()
+            }
             source.resume()
             return source
         }
@@ -38,7 +42,7 @@ public enum CLI {
             try await work.value
             return 0
         } catch {
-            return fail(error, json: wantsJSON, interrupted: interrupted.load(ordering: .relaxed))
+            return fail(error, json: wantsJSON, interrupted: interrupted.load(ordering: .acquiring))
         }
     }
 

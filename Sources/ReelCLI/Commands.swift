@@ -35,7 +35,11 @@ struct Generate: AsyncParsableCommand, JSONReporting {
         var request = try options.request(output: out ?? defaultOutputPath(prompt: options.prompt ?? "video"))
         request.workDirectory = workDir
         let cache = Configuration.fromEnvironment().analysisCache(disabled: options.noCache)
-        let pipeline = ClassicPipeline.offline(progress: TerminalProgress(), analysisCache: cache)
+        let progress = TerminalProgress()
+        if !options.optionsIgnoredWithPlan.isEmpty {
+            progress.report(.warning("the plan fixes these, so they are ignored: \(options.optionsIgnoredWithPlan.joined(separator: ", "))"))
+        }
+        let pipeline = ClassicPipeline.offline(progress: progress, analysisCache: cache)
         let result = try await pipeline.generate(request)
         let m = result.manifest
         if json {
@@ -61,6 +65,9 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
     @Flag(help: "Price the plan before anything is spent.")
     var estimate = false
 
+    @ArgumentParser.Option(help: "Accepted for symmetry with generate; plan writes no video.")
+    var out: String?
+
     var json: Bool { options.json }
 
     func run() async throws {
@@ -69,11 +76,8 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
         let outcome = try await ClassicPipeline.offline(progress: TerminalProgress(quiet: true), analysisCache: cache).plan(request)
         let plan = outcome.plan
         if json {
-            if estimate {
-                try printJSON(Estimate(plan: plan, currency: "USD", total: 0, perScene: plan.scenes.map { _ in 0 }))
-            } else {
-                try printJSON(plan)
-            }
+            // With --estimate the object is still a plan (generate --plan reads it) with an `estimate` key added.
+            try printJSON(PlanWithEstimate(plan: plan, estimate: estimate ? Estimate(currency: "USD", total: 0, perScene: plan.scenes.map { _ in 0 }) : nil))
             return
         }
         print(String(format: "%d scenes, %.2f s, seed %llu%@", plan.scenes.count, plan.duration, plan.seed,
@@ -85,7 +89,20 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
         if estimate { print("estimated cost: $0.00 (every role is filled by an offline provider)") }
     }
 
-    struct Estimate: Encodable { var plan: Plan; var currency: String; var total: Double; var perScene: [Double] }
+    struct Estimate: Encodable { var currency: String; var total: Double; var perScene: [Double] }
+
+    struct PlanWithEstimate: Encodable {
+        var plan: Plan
+        var estimate: Estimate?
+        enum Key: String, CodingKey { case estimate }
+        func encode(to encoder: any Encoder) throws {
+            try plan.encode(to: encoder)
+            if let estimate {
+                var c = encoder.container(keyedBy: Key.self)
+                try c.encode(estimate, forKey: .estimate)
+            }
+        }
+    }
 }
 
 struct Beats: AsyncParsableCommand, JSONReporting {
@@ -96,7 +113,7 @@ struct Beats: AsyncParsableCommand, JSONReporting {
     @Flag(help: "Analyse afresh: neither read nor write the analysis cache.") var noCache = false
 
     func run() async throws {
-        try VideoOptions.requireFile(file, what: "audio file")
+        try FileCheck.requireRegularFile(file, what: "audio file")
         let cache = Configuration.fromEnvironment().analysisCache(disabled: noCache)
         let analysis = try await AudioAnalyzer().analyze(path: file, source: FFmpegPCMSource(), cache: cache).analysis
         let report = BeatsReport(analysis)

@@ -28,8 +28,8 @@ struct VideoOptions: ParsableArguments {
     @ArgumentParser.Option(help: "music-video or ad-creative (default: from the prompt).")
     var category: Category?
 
-    @ArgumentParser.Option(help: "16:9, 9:16, 1:1 or 4:5.")
-    var aspect: AspectRatio = .landscape
+    @ArgumentParser.Option(help: "16:9, 9:16, 1:1 or 4:5 (default 16:9, or the plan's).")
+    var aspect: AspectRatio?
 
     @ArgumentParser.Option(help: "Style words, e.g. \"synthwave\".")
     var style: String?
@@ -37,8 +37,8 @@ struct VideoOptions: ParsableArguments {
     @ArgumentParser.Option(help: "Mood words, e.g. \"dark, dreamy\".")
     var mood: String?
 
-    @ArgumentParser.Option(help: "draft, preview or final.")
-    var preset: Preset = .draft
+    @ArgumentParser.Option(help: "draft, preview or final (default draft, or the plan's).")
+    var preset: Preset?
 
     @ArgumentParser.Option(help: "Seed: the same inputs and seed give the same plan and pictures (default: random, recorded in the manifest).")
     var seed: UInt64?
@@ -82,21 +82,31 @@ struct VideoOptions: ParsableArguments {
                 throw ReelError(.badPlan, "the plan file '\(plan)' is not a Reelsmith plan: \(Self.describe(error))")
             }
         }
-        if let audio { try Self.requireFile(audio, what: "audio file") }
-        let overrides = PromptParser.Overrides(category: category, aspect: aspect, preset: preset, mode: mode, style: style,
-                                               mood: mood, duration: duration)
-        return GenerateRequest(prompt: prompt ?? loadedPlan?.brief.prompt ?? "", overrides: overrides, audioPath: audio,
-                               mediaDirectory: media, start: loadedPlan?.songStart ?? start,
-                               seed: seed ?? loadedPlan?.seed ?? UInt64.random(in: 0...UInt64(Int64.max)),
-                               plan: loadedPlan, output: output)
+        if let audio { try FileCheck.requireRegularFile(audio, what: "audio file") }
+        let overrides = PromptParser.Overrides(category: category, aspect: aspect ?? .landscape, preset: preset ?? .draft, mode: mode,
+                                               style: style, mood: mood, duration: duration)
+        var request = GenerateRequest(prompt: prompt ?? loadedPlan?.brief.prompt ?? "", overrides: overrides, audioPath: audio,
+                                      mediaDirectory: media, start: loadedPlan?.songStart ?? start,
+                                      seed: loadedPlan?.seed ?? seed ?? UInt64.random(in: 0...UInt64(Int64.max)),
+                                      plan: loadedPlan, output: output)
+        request.planPreset = preset
+        request.planAspect = aspect
+        return request
     }
 
-    static func requireFile(_ path: String, what: String) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ReelError(.fileNotFound, "the \(what) '\(path)' does not exist")
-        }
-        if isDir.boolValue { throw ReelError(.badInput, "the \(what) '\(path)' is a folder") }
+    /// Options that a plan already fixes, named when they were given alongside `--plan` (they are ignored).
+    var optionsIgnoredWithPlan: [String] {
+        guard plan != nil else { return [] }
+        var ignored: [String] = []
+        if prompt != nil { ignored.append("the prompt") }
+        if duration != nil { ignored.append("--duration") }
+        if start != 0 { ignored.append("--start") }
+        if seed != nil { ignored.append("--seed") }
+        if style != nil { ignored.append("--style") }
+        if mood != nil { ignored.append("--mood") }
+        if media != nil { ignored.append("--media") }
+        if category != nil { ignored.append("--category") }
+        return ignored
     }
 
     static func describe(_ error: any Error) -> String {

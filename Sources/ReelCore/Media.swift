@@ -55,8 +55,13 @@ public struct EncoderSettings: Codable, Sendable, Hashable {
 public enum FrameClock {
     public static let fps = 30
 
-    /// The frame nearest to a time in seconds.
-    public static func frame(at seconds: Double) -> Int { Int((seconds * Double(fps)).rounded()) }
+    /// The frame nearest to a time in seconds (clamped to ±10 hours, so a wild value cannot trap).
+    public static func frame(at seconds: Double) -> Int {
+        guard seconds.isFinite else { return seconds < 0 ? -maxFrames : maxFrames }
+        return Int(max(-Double(maxFrames), min(Double(maxFrames), (seconds * Double(fps)).rounded())))
+    }
+
+    static let maxFrames = 10 * 3600 * fps
 
     /// The time of a frame in seconds.
     public static func seconds(_ frame: Int) -> Double { Double(frame) / Double(fps) }

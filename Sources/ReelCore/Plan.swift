@@ -89,7 +89,22 @@ public struct Plan: Codable, Sendable, Equatable {
     public func validate() throws {
         guard version == 1 else { throw ReelError(.badPlan, "the plan has version \(version); this Reelsmith reads version 1") }
         guard !scenes.isEmpty else { throw ReelError(.badPlan, "the plan has no scenes") }
-        guard duration > 0, duration <= 3600 else { throw ReelError(.badPlan, "the plan's duration \(duration) s is out of range") }
+        guard duration > 0, duration <= 3600 else { throw ReelError(.badPlan, "the plan's duration \(duration) s is out of range (0 to 3600)") }
+        guard songStart.isFinite, songStart >= 0 else { throw ReelError(.badPlan, "the plan's songStart \(songStart) must be zero or more seconds") }
+        for scene in scenes {
+            let slack = 0.5 / Double(FrameClock.fps)
+            guard scene.start.isFinite, scene.end.isFinite, scene.start >= 0, scene.start <= scene.end, scene.end <= duration + slack else {
+                throw ReelError(.badPlan, "scene \(scene.index) runs from \(scene.start) s to \(scene.end) s, outside the plan's 0 to \(duration) s")
+            }
+            guard ["offline", "user-media"].contains(scene.source.provider) else {
+                throw ReelError(.badPlan, "scene \(scene.index) names provider '\(scene.source.provider)'; known: offline, user-media")
+            }
+            if scene.source.provider == "user-media" {
+                guard let media = scene.source.media, FileCheck.isRegularFile(media) else {
+                    throw ReelError(.badPlan, "scene \(scene.index) uses the media file '\(scene.source.media ?? "")', which does not exist")
+                }
+            }
+        }
         let minFrames = 2
         var expectedStart = 0
         for (i, scene) in scenes.enumerated() {

@@ -27,7 +27,7 @@ public struct RulePlanner: Sendable {
         guard let song = songDuration else { return FrameClock.snap(requested ?? defaultDurationWithoutSong) }
         let remaining = song - start
         guard remaining >= 1 else {
-            throw ReelError(.badInput, String(format: "--start %.2f s is past the end of the song (%.2f s long)", start, song))
+            throw ReelError(.badInput, String(format: "--start %.2f s leaves less than 1 s of the song (%.2f s long)", start, song))
         }
         let wanted = requested ?? min(remaining, maxDefaultDuration)
         return FrameClock.snap(min(wanted, remaining))
@@ -184,7 +184,7 @@ public struct RulePlanner: Sendable {
 
     static func roles(energies: [Double], bounds: [Double], duration: Double, hasAudio: Bool) -> [ArcRole] {
         let n = energies.count
-        guard n > 1 else { return [.peak] }
+        guard n > 1 else { return [.build] }
         var roles = [ArcRole](repeating: .build, count: n)
         if hasAudio, n >= 3 {
             let sorted = energies.sorted()

@@ -45,8 +45,8 @@ public struct PromptParser: Sendable {
         let category = overrides.category ?? (Lexicon.adWords.contains(where: { Self.contains(phrase: $0, in: words) })
                                               ? .adCreative : .musicVideo)
         let duration = overrides.duration ?? Self.duration(in: lower)
-        if let duration, !(duration > 0) {
-            throw ReelError(.badInput, "the duration must be a positive number of seconds")
+        if let duration, !(duration > 0 && duration <= 3600) {
+            throw ReelError(.badInput, "the duration must be between 0 and 3600 seconds (got \(duration))")
         }
         return Brief(prompt: trimmed, category: category, aspect: overrides.aspect, preset: overrides.preset,
                      mode: overrides.mode, subjects: Self.subjects(in: lower), style: style, mood: mood,
@@ -82,14 +82,23 @@ public struct PromptParser: Sendable {
         return min(1, max(0, base + shift))
     }
 
-    /// Seconds asked for in the prompt ("30 seconds", "1 minute", "45s"), if any.
+    /// Seconds asked for in the prompt ("30 seconds", "1 minute 30 seconds", "45s", "2 min"), if any.
+    /// Decades ("80s", "90s style") are not durations.
     static func duration(in text: String) -> Double? {
         let pattern = #"(\d+(?:\.\d+)?)\s*(seconds|second|secs|sec|s|minutes|minute|mins|min)\b"#
-        guard let regex = try? NSRegularExpression(pattern: pattern),
-              let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
-              let numberRange = Range(match.range(at: 1), in: text), let unitRange = Range(match.range(at: 2), in: text),
-              let value = Double(text[numberRange]) else { return nil }
-        return text[unitRange].hasPrefix("m") ? value * 60 : value
+        guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
+        var total = 0.0, found = false
+        for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+            guard let numberRange = Range(match.range(at: 1), in: text), let unitRange = Range(match.range(at: 2), in: text),
+                  let value = Double(text[numberRange]) else { continue }
+            let unit = text[unitRange]
+            // "80s", "90s", "1970s": a decade written without a space, not a length ("30s" stays 30 seconds).
+            let decade = [50.0, 60, 70, 80, 90].contains(value) || (value >= 1900 && value <= 2090 && value.truncatingRemainder(dividingBy: 10) == 0)
+            if unit == "s", decade, unitRange.lowerBound == numberRange.upperBound { continue }
+            total += unit.hasPrefix("m") ? value * 60 : value
+            found = true
+        }
+        return found ? total : nil
     }
 
     /// The prompt's comma-separated phrases that name something to show, with style, mood, pacing,

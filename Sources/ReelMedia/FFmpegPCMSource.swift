@@ -1,5 +1,6 @@
 import Foundation
 import ReelCore
+import Synchronization
 
 /// Decodes audio to mono float PCM: PCM WAV files directly, everything else through one ffmpeg run.
 /// Every failure is a `ReelError` naming the file: missing, empty, not audio, truncated, too short, too long.
@@ -31,10 +32,15 @@ public struct FFmpegPCMSource: PCMSource {
     func decodeWithFFmpeg(path: String, name: String, sampleRate: Int) async throws -> PCMBuffer {
         let collector = PCMCollector(reserve: sampleRate * 240, maxSamples: Int(Self.maxDuration * Double(sampleRate)) + sampleRate)
         // `-v info` for the header lines (Duration, streams); `-t` bounds the work on a file that is too long.
-        let out = try await runner.run("ffmpeg", ["-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", path, "-map", "0:a:0", "-vn",
+        let out: ProcessOutput
+        do {
+            out = try await runner.run("ffmpeg", ["-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", path, "-map", "0:a:0", "-vn",
                                                   "-t", String(Int(Self.maxDuration) + 2),
                                                   "-ac", "1", "-ar", String(sampleRate), "-f", "f32le", "-"],
                                        stdoutLimit: 0, onStdout: { try collector.append($0) })
+        } catch let e as ReelError where e.code == .audioTooLong {
+            throw ReelError(.audioTooLong, "the audio file '\(name)' is longer than 20 minutes, the limit")
+        }
         let samples = collector.take()
         let log = out.stderrTail
         guard out.exitCode == 0 else {
@@ -102,7 +108,13 @@ enum WAVReader {
                 guard let f = format, f.channels > 0, f.rate > 0,
                       (f.tag == 1 && [8, 16, 24, 32].contains(f.bits)) || (f.tag == 3 && f.bits == 32) else { return nil }
                 let frameBytes = f.channels * f.bits / 8
-                let declaredFrames = size / frameBytes
+                // A WAV written to a pipe has no size yet (0 or 0xFFFFFFFF); then the data runs to the end of the file.
+                let dataStart = try handle.offset()
+                let available = Int(try handle.seekToEnd() - dataStart)
+                try handle.seek(toOffset: dataStart)
+                let streamed = size == 0 || size == 0xFFFF_FFFF
+                let dataSize = streamed ? available : min(size, available)
+                let declaredFrames = (streamed ? available : size) / frameBytes
                 if Double(declaredFrames) / Double(f.rate) > maxDuration {
                     throw ReelError(.audioTooLong, String(format: "the audio file '%@' is %.1f minutes long; the limit is 20 minutes", name, Double(declaredFrames) / Double(f.rate) / 60))
                 }
@@ -111,9 +123,9 @@ enum WAVReader {
                 let factor = max(1, f.rate / targetRate)
                 let stride = frameBytes * factor
                 var out: [Float] = []
-                out.reserveCapacity(declaredFrames / factor)
+                out.reserveCapacity(dataSize / stride)   // what the file holds, not what a header claims
                 let scale = 1 / Float(f.channels * factor)
-                var remaining = size - size % stride
+                var remaining = dataSize - dataSize % stride
                 while remaining > 0, let block = try handle.read(upToCount: min(remaining, (1 << 20) / stride * stride)), !block.isEmpty {
                     remaining -= block.count
                     block.withUnsafeBytes { raw in
@@ -128,7 +140,7 @@ enum WAVReader {
                     }
                 }
                 let frames = out.count * factor
-                if frames < declaredFrames * 9 / 10 && Double(declaredFrames) / Double(f.rate) > 2 {
+                if !streamed, frames < declaredFrames * 9 / 10 && Double(declaredFrames) / Double(f.rate) > 2 {
                     throw ReelError(.notAudio, String(format: "the audio file '%@' is truncated: its header promises %.1f s but only %.1f s are there", name, Double(declaredFrames) / Double(f.rate), Double(frames) / Double(f.rate)))
                 }
                 return PCMBuffer(sampleRate: f.rate / factor, samples: out)
@@ -155,34 +167,34 @@ enum WAVReader {
 }
 
 /// Accumulates little-endian float32 bytes from ffmpeg's pipe; chunks may split a sample.
-final class PCMCollector: @unchecked Sendable {
-    // Only touched from the one task that reads the child's standard output.
-    private var samples: [Float] = []
-    private var carry: [UInt8] = []
+final class PCMCollector: Sendable {
+    private struct State { var samples: [Float] = []; var carry: [UInt8] = [] }
+    private let state = Mutex(State())
     private let maxSamples: Int
 
     init(reserve: Int, maxSamples: Int) {
-        samples.reserveCapacity(min(reserve, maxSamples))
+        state.withLock { $0.samples.reserveCapacity(min(reserve, maxSamples)) }
         self.maxSamples = maxSamples
     }
 
     func append(_ raw: UnsafeRawBufferPointer) throws {
-        var bytes = raw[...]
-        if !carry.isEmpty {
-            let need = 4 - carry.count
-            carry.append(contentsOf: bytes.prefix(need))
-            bytes = bytes.dropFirst(need)
-            if carry.count == 4 { samples.append(carry.withUnsafeBytes { $0.loadUnaligned(as: Float.self) }); carry = [] }
-        }
-        let whole = bytes.count / 4 * 4
-        let body = UnsafeRawBufferPointer(rebasing: bytes.prefix(whole))
-        let count = whole / 4
-        for i in 0..<count { samples.append(body.loadUnaligned(fromByteOffset: i * 4, as: Float.self)) }
-        carry.append(contentsOf: bytes.dropFirst(whole))
-        guard samples.count <= maxSamples else {
-            throw ReelError(.audioTooLong, "the audio is longer than 20 minutes")
+        try state.withLock { s in
+            var bytes = raw[...]
+            if !s.carry.isEmpty {
+                let need = 4 - s.carry.count
+                s.carry.append(contentsOf: bytes.prefix(need))
+                bytes = bytes.dropFirst(need)
+                if s.carry.count == 4 { s.samples.append(s.carry.withUnsafeBytes { $0.loadUnaligned(as: Float.self) }); s.carry = [] }
+            }
+            let whole = bytes.count / 4 * 4
+            let body = UnsafeRawBufferPointer(rebasing: bytes.prefix(whole))
+            for i in 0..<(whole / 4) { s.samples.append(body.loadUnaligned(fromByteOffset: i * 4, as: Float.self)) }
+            s.carry.append(contentsOf: bytes.dropFirst(whole))
+            guard s.samples.count <= maxSamples else {
+                throw ReelError(.audioTooLong, "the audio is longer than 20 minutes")
+            }
         }
     }
 
-    func take() -> [Float] { defer { samples = [] }; return samples }
+    func take() -> [Float] { state.withLock { s in defer { s.samples = [] }; return s.samples } }
 }

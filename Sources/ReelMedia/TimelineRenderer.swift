@@ -1,5 +1,6 @@
 import Foundation
 import ReelCore
+import Synchronization
 
 /// Renders a `Timeline` in ONE ffmpeg invocation: normalise every clip, join them with cuts and xfades
 /// centred on the planned frames, mix the song (loudness-normalised, faded out), encode H.264/AAC MP4.
@@ -91,20 +92,24 @@ public struct TimelineRenderer: Sendable {
 }
 
 /// Splits a byte stream into lines and hands each to a closure.
-final class LineSplitter: @unchecked Sendable {
-    // Only fed from the single task reading one child's standard output.
-    private var pending: [UInt8] = []
-    private let onLine: (Substring) -> Void
-    init(_ onLine: @escaping (Substring) -> Void) { self.onLine = onLine }
+final class LineSplitter: Sendable {
+    private let pending = Mutex([UInt8]())
+    private let onLine: @Sendable (Substring) -> Void
+    init(_ onLine: @escaping @Sendable (Substring) -> Void) { self.onLine = onLine }
 
     func feed(_ raw: UnsafeRawBufferPointer) {
-        for byte in raw {
-            if byte == UInt8(ascii: "\n") {
-                onLine(Substring(String(decoding: pending, as: UTF8.self)))
-                pending.removeAll(keepingCapacity: true)
-            } else {
-                pending.append(byte)
+        let lines: [String] = pending.withLock { buffer in
+            var out: [String] = []
+            for byte in raw {
+                if byte == UInt8(ascii: "\n") {
+                    out.append(String(decoding: buffer, as: UTF8.self))
+                    buffer.removeAll(keepingCapacity: true)
+                } else {
+                    buffer.append(byte)
+                }
             }
+            return out
         }
+        for line in lines { onLine(Substring(line)) }
     }
 }

@@ -18,6 +18,9 @@ public struct GenerateRequest: Sendable {
     public var output: String
     /// Keep scene clips here instead of in a temporary folder removed afterwards.
     public var workDirectory: String?
+    /// With a plan: a preset or aspect given explicitly on the command line, which wins over the plan's.
+    public var planPreset: Preset?
+    public var planAspect: AspectRatio?
 
     public init(prompt: String, overrides: PromptParser.Overrides = .init(), audioPath: String? = nil,
                 mediaDirectory: String? = nil, start: Double = 0, seed: UInt64, plan: Plan? = nil, output: String,
@@ -63,15 +66,6 @@ public struct ClassicPipeline: Sendable {
         self.analysisCache = analysisCache
     }
 
-    /// A missing song is named as such (before hashing it).
-    static func requireReadable(_ path: String) throws {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw ReelError(.fileNotFound, "the audio file '\(path)' does not exist")
-        }
-        if isDir.boolValue { throw ReelError(.badInput, "the audio file '\(path)' is a folder") }
-    }
-
     /// The offline pipeline on this machine's ffmpeg.
     public static func offline(progress: any ProgressSink, runner: any ProcessRunner = SubprocessRunner(),
                                analysisCache: AnalysisCache? = nil) -> ClassicPipeline {
@@ -94,14 +88,14 @@ public struct ClassicPipeline: Sendable {
         if let audio = request.audioPath {
             progress.report(.stageStarted(.analyze))
             let t0 = ContinuousClock.now
-            try Self.requireReadable(audio)
+            try FileCheck.requireRegularFile(audio, what: "audio file")
             let (result, hash) = try await AudioAnalyzer().analyze(path: audio, source: pcmSource, cache: analysisCache)
             guard !result.isSilent else {
                 throw ReelError(.silentAudio, "the audio file '\((audio as NSString).lastPathComponent)' is silent (nothing above -60 dBFS)")
             }
             if !result.steady { warnings.append("no steady beat found in the song; cutting on onsets and energy") }
             analysis = result
-            sha = hash
+            sha = try hash ?? ContentHash.sha256(fileAt: audio)
             timings[.analyze] = t0.secondsSince
             progress.report(.stageCompleted(.analyze, seconds: timings[.analyze]!))
         }
@@ -114,7 +108,8 @@ public struct ClassicPipeline: Sendable {
                 throw ReelError(.badPlan, String(format: "the plan runs to %.2f s of the song, which is only %.2f s long", given.songStart + given.duration, analysis.duration))
             }
             if request.audioPath == nil, given.tempo != nil { warnings.append("the plan was made for a song, but no --audio was given: the video has no music") }
-            given.brief.preset = request.overrides.preset
+            if let preset = request.planPreset { given.brief.preset = preset }
+            if let aspect = request.planAspect { given.brief.aspect = aspect }
             plan = given
         } else {
             var overrides = request.overrides
@@ -122,7 +117,8 @@ public struct ClassicPipeline: Sendable {
             overrides.duration = brief.duration
             let duration = try RulePlanner.videoDuration(requested: brief.duration, songDuration: analysis?.duration, start: request.start)
             if let asked = brief.duration, asked > duration + 0.05 {
-                warnings.append(String(format: "the song has only %.1f s left after --start; the video is %.1f s instead of %.1f s", duration, duration, asked))
+                warnings.append(String(format: request.start > 0 ? "the song has only %.1f s left after --start; the video is %.1f s instead of %.1f s"
+                                                             : "the song is only %.1f s long; the video is %.1f s instead of %.1f s", duration, duration, asked))
             }
             var items: [MediaItem] = []
             if let dir = request.mediaDirectory {

@@ -41,10 +41,13 @@ public struct ProceduralRecipe: Sendable, Hashable {
     public init(request: ClipRequest) {
         let scene = request.scene
         let brief = request.brief
-        let words = scene.content.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+        // The motif follows what the scene shows: the prompt's first clause ("tracking shot of rain, ..."), so a
+        // user who edits a plan's prompt changes the picture.
+        let subject = scene.prompt.split(separator: ",").first.map(String.init) ?? scene.content
+        let words = subject.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
         let promptHash = ContentHash.stableHash64(scene.prompt)
         var rng = SeededGenerator(seed: request.seed ^ promptHash)
-        // The motif follows the first subject word that names one; otherwise the prompt's hash picks it.
+        // The first word that names a motif wins; otherwise the prompt's hash picks one.
         let found = words.lazy.compactMap { w in Self.motifWords.first(where: { $0.1.contains(w) })?.0 }.first
         motif = found ?? Motif.allCases[Int(promptHash % UInt64(Motif.allCases.count))]
         let palette = brief.palette.colors.isEmpty ? [RGB(40, 40, 80), RGB(200, 80, 160)] : brief.palette.colors

@@ -64,7 +64,9 @@ struct AnalysisCacheTests {
         let song = try Fixtures.song(bpm: 110, duration: 8, in: dir)
         let cache = AnalysisCache(directory: "\(dir)/cache")
         let first = try await AudioAnalyzer().analyze(path: song.path, source: FFmpegPCMSource(), cache: cache)
-        #expect(cache.load(sha256: first.sha256) == first.analysis)
+        let sha = try #require(first.sha256)
+        #expect(sha == (try ContentHash.sha256(fileAt: song.path)))
+        #expect(cache.load(sha256: sha) == first.analysis)
         // The same bytes under another name hit the cache: a source that fails proves nothing is decoded.
         try FileManager.default.copyItem(atPath: song.path, toPath: "\(dir)/renamed.wav")
         let second = try await AudioAnalyzer().analyze(path: "\(dir)/renamed.wav", source: FailingPCMSource(), cache: cache)
@@ -72,9 +74,11 @@ struct AnalysisCacheTests {
         // A corrupt entry is a miss, not an error.
         let entry = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/cache").first!
         try "garbage".write(toFile: "\(dir)/cache/\(entry)", atomically: true, encoding: .utf8)
-        #expect(cache.load(sha256: first.sha256) == nil)
+        #expect(cache.load(sha256: sha) == nil)
         let third = try await AudioAnalyzer().analyze(path: song.path, source: FFmpegPCMSource(), cache: cache)
         #expect(third.analysis == first.analysis)
+        // Without a cache nothing is hashed or stored.
+        #expect(try await AudioAnalyzer().analyze(path: song.path, source: FFmpegPCMSource(), cache: nil).sha256 == nil)
     }
 
     struct FailingPCMSource: PCMSource {

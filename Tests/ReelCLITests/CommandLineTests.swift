@@ -107,6 +107,22 @@ struct CommandLineTests {
         #expect(bad.stderr.contains("broken.json"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/w.mp4"))
 
+        // A plan keeps its own preset and aspect; an explicit option still wins.
+        let portrait = try reelsmith(["plan", "forest", "--audio", song.path, "--aspect", "9:16", "--preset", "preview", "--duration", "4", "--json"], in: dir)
+        try portrait.stdout.write(toFile: "\(dir)/portrait.json", atomically: true, encoding: .utf8)
+        _ = try reelsmith(["generate", "--plan", "portrait.json", "--audio", song.path, "--out", "p.mp4"], in: dir)
+        let kept = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/p.manifest.json"))) as? [String: Any])
+        #expect((kept["video"] as? [String: Any])?["width"] as? Int == 720 && (kept["video"] as? [String: Any])?["height"] as? Int == 1280)
+        _ = try reelsmith(["generate", "--plan", "portrait.json", "--audio", song.path, "--aspect", "1:1", "--out", "q.mp4"], in: dir)
+        let square = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/q.manifest.json"))) as? [String: Any])
+        #expect((square["video"] as? [String: Any])?["width"] as? Int == 720 && (square["video"] as? [String: Any])?["height"] as? Int == 720)
+
+        // --estimate --json is still a plan generate can read, with the price added.
+        let priced = try reelsmith(["plan", "forest", "--duration", "6", "--estimate", "--json"], in: dir)
+        let pricedObject = try jsonObject(priced.stdout)
+        #expect((pricedObject["estimate"] as? [String: Any])?["total"] as? Double == 0)
+        #expect(try ReelJSON.decoder().decode(Plan.self, from: Data(priced.stdout.utf8)).scenes.isEmpty == false)
+
         let human = try reelsmith(["plan", "forest", "--duration", "8", "--estimate"], in: dir)
         #expect(human.exitCode == 0 && human.stdout.contains("estimated cost: $0.00"))
     }
@@ -136,9 +152,14 @@ struct CommandLineTests {
             (["--audio", song.path, "--preset", "ultra"], "ultra"),
             (["--audio", song.path, "--duration", "-3"], "duration"),
             (["--audio", song.path, "--start", "99"], "start"),
+            (["--audio", "."], "folder"),
+            (["--audio", "/dev/zero"], "not a regular file"),
+            (["--audio", song.path, "--out", "out/v.mov"], ".mp4"),
+            (["--audio", song.path, "--duration", "5000"], "duration"),
         ]
         for c in cases {
-            let r = try reelsmith(["generate", "city"] + c.args + ["--out", "out/v.mp4"], in: dir)
+            let out = c.args.contains("--out") ? [] : ["--out", "out/v.mp4"]
+            let r = try reelsmith(["generate", "city"] + c.args + out, in: dir)
             #expect(r.exitCode == 2, "\(c.args): exit \(r.exitCode)")
             let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("reelsmith: analyze") && !$0.hasPrefix("reelsmith: plan") }
             #expect(lines.count == 1, "\(c.args): \(r.stderr)")
@@ -147,6 +168,10 @@ struct CommandLineTests {
             let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/out")) ?? []
             #expect(leftovers.isEmpty, "\(c.args) left \(leftovers)")
         }
+        // A folder the run had to create is gone again after a failure.
+        let deep = try reelsmith(["generate", "city", "--audio", "text.mp3", "--out", "brand/new/v.mp4"], in: dir)
+        #expect(deep.exitCode == 2)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/brand"))
         // An output path that cannot be written: its folder would have to be inside a file.
         let r = try reelsmith(["generate", "city", "--audio", song.path, "--out", "afile/v.mp4"], in: dir)
         #expect(r.exitCode == 2)

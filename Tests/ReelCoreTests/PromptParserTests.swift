@@ -20,6 +20,13 @@ struct PromptParserTests {
         #expect(try parser.parse("a 2 minute ocean journey").duration == 120)
         #expect(try parser.parse("sunset drive, 45s").duration == 45)
         #expect(try parser.parse("sunset drive").duration == nil)
+        #expect(try parser.parse("1 minute 30 seconds of ocean").duration == 90)
+        #expect(try parser.parse("a 30s teaser").duration == 30)
+        // Decades are styles, not lengths.
+        #expect(try parser.parse("80s synthwave drive at night").duration == nil)
+        #expect(try parser.parse("a 1970s disco party").duration == nil)
+        #expect(throws: ReelError.self) { try parser.parse("ocean, 20000 seconds") }
+        #expect(throws: ReelError.self) { try parser.parse("ocean, 99999999999999999999 seconds") }
         // The option wins over the prompt.
         #expect(try parser.parse("sunset, 30 seconds", overrides: .init(duration: 12)).duration == 12)
     }

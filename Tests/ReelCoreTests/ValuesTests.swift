@@ -38,14 +38,31 @@ struct ValuesTests {
         #expect(timeline.durationFrames == 180)
     }
 
+    /// The message of the `.badPlan` error `p.validate()` throws, or nil if it passes or throws something else.
+    func badPlanMessage(_ p: Plan) -> String? {
+        do { try p.validate(); return nil } catch let e as ReelError where e.code == .badPlan { return e.message } catch { return nil }
+    }
+
     @Test func planValidationNamesTheProblem() throws {
         try plan([0, 2, 4], [Transition(kind: .fade, duration: 0.4), nil]).validate()
-        #expect(throws: ReelError.self) { try plan([0, 2, 2.01], [nil, nil]).validate() }
+        #expect(badPlanMessage(try plan([0, 2, 2.01], [nil, nil]))?.contains("shorter than") == true)
         var gap = try plan([0, 2, 4], [nil, nil]); gap.scenes[1].start = 2.5
-        #expect(throws: ReelError.self) { try gap.validate() }
-        #expect(throws: ReelError.self) { try plan([0, 2, 4], [Transition(kind: .fade, duration: 3), nil]).validate() }
+        #expect(badPlanMessage(gap)?.contains("scene 1 starts at 2.5") == true)
+        #expect(badPlanMessage(try plan([0, 2, 4], [Transition(kind: .fade, duration: 3), nil]))?.contains("transition") == true)
         var empty = try plan([0, 2], [nil]); empty.scenes[0].prompt = " "
-        #expect(throws: ReelError.self) { try empty.validate() }
+        #expect(badPlanMessage(empty)?.contains("empty prompt") == true)
+        // Wild numbers are refused before any frame arithmetic (which would otherwise trap).
+        var huge = try plan([0, 2, 4], [nil, nil]); huge.scenes[0].start = 1e300
+        #expect(badPlanMessage(huge)?.contains("outside") == true)
+        var nan = try plan([0, 2, 4], [nil, nil]); nan.scenes[1].end = .nan
+        #expect(badPlanMessage(nan) != nil)
+        var negative = try plan([0, 2], [nil]); negative.songStart = -3
+        #expect(badPlanMessage(negative)?.contains("songStart") == true)
+        var provider = try plan([0, 2], [nil]); provider.scenes[0].source = SceneSource(provider: "magic", model: "x")
+        #expect(badPlanMessage(provider)?.contains("magic") == true)
+        var media = try plan([0, 2], [nil]); media.scenes[0].source = SceneSource(provider: "user-media", model: "image", media: "/nonexistent.png")
+        #expect(badPlanMessage(media)?.contains("/nonexistent.png") == true)
+        #expect(FrameClock.frame(at: 1e300) > 0 && FrameClock.frame(at: -.infinity) < 0)
     }
 
     @Test func planRoundTripsThroughJSON() throws {

@@ -111,10 +111,19 @@ struct PipelineTests {
         let pipeline = ClassicPipeline.offline(progress: progress)
         let out = "\(dir)/out/video.mp4"
         let task = Task { try await pipeline.generate(GenerateRequest(prompt: "city", audioPath: song.path, seed: 1, output: out)) }
-        while !progress.events.contains(.sceneStarted(index: 0)) { try await Task.sleep(for: .milliseconds(20)) }
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !progress.events.contains(.sceneStarted(index: 0)) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         task.cancel()
-        await #expect(throws: (any Error).self) { _ = try await task.value }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/out").isEmpty)
+        do {
+            _ = try await task.value
+            Issue.record("a cancelled run finished")
+        } catch {
+            #expect(error is CancellationError || Task.isCancelled || "\(error)".contains("cancel") || (error as? ReelError) != nil)
+        }
+        // The output folder the run created is gone again, or at least empty.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/out")) ?? []).isEmpty)
     }
 
     @Test func aFailingProviderFailsTheRunCleanly() async throws {
