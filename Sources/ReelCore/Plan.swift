@@ -62,6 +62,18 @@ public struct Scene: Codable, Sendable, Hashable {
     }
 
     public var duration: Double { end - start }
+
+    enum CodingKeys: String, CodingKey { case index, start, end, prompt, content, role, energy, reason, transition, source }
+
+    /// Encodes `transition` as null on the last scene rather than leaving the key out, as the manifest's shape promises.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(index, forKey: .index); try c.encode(start, forKey: .start); try c.encode(end, forKey: .end)
+        try c.encode(prompt, forKey: .prompt); try c.encode(content, forKey: .content); try c.encode(role, forKey: .role)
+        try c.encode(energy, forKey: .energy); try c.encode(reason, forKey: .reason)
+        if let transition { try c.encode(transition, forKey: .transition) } else { try c.encodeNil(forKey: .transition) }
+        try c.encode(source, forKey: .source)
+    }
 }
 
 /// The ordered scenes of a video and everything needed to generate it again (`reelsmith plan --json`).

@@ -15,12 +15,12 @@ struct BeatTrackingTests {
     let sr = 22_050
 
     @Test(arguments: [60.0, 75, 90, 100, 120, 128, 140, 160, 174, 200])
-    func clickTrackBeatsWithin30ms(bpm: Double) {
+    func clickTrackBeatsWithin30ms(bpm: Double) throws {
         let truth = Fixtures.beats(bpm: bpm, duration: 20, offset: 0.37)
         let pcm = PCMBuffer(sampleRate: sr, samples: Fixtures.clickTrack(beatTimes: truth, duration: 20))
         let result = analyzer.analyze(pcm)
         #expect(result.steady)
-        let tempo = try! #require(result.tempo)
+        let tempo = try #require(result.tempo)
         #expect(abs(tempo - bpm) / bpm < 0.02, "tempo \(tempo) for \(bpm)")
         #expect(worstError(truth: truth, detected: result.beats) <= 0.030, "beats off at \(bpm) BPM")
         #expect(result.beats.count >= truth.filter { $0 >= 2 }.count)

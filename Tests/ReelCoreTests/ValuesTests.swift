@@ -94,7 +94,8 @@ struct ValuesTests {
         let brief = try #require(object["brief"] as? [String: Any])
         #expect(brief["category"] as? String == "music-video")
         let scenes = try #require((object["plan"] as? [String: Any])?["scenes"] as? [[String: Any]])
-        #expect(Set(["index", "start", "end", "prompt", "reason", "source"]).isSubset(of: scenes[0].keys))
+        #expect(Set(["index", "start", "end", "prompt", "reason", "source", "transition"]).isSubset(of: scenes[0].keys))
+        #expect(scenes[0]["transition"] is NSNull)
         #expect(ledger.byScene[0] == 0.05)
     }
 
