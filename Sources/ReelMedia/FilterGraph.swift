@@ -40,6 +40,13 @@ public struct FilterGraph: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Scale to cover `width × height` (keeping the aspect ratio), crop the overflow, square pixels.
+    public static func cover(width: Int, height: Int, extra scaleOptions: KeyValuePairs<String, String?> = [:]) -> [Filter] {
+        var scale = Filter("scale", ["w": String(width), "h": String(height), "force_original_aspect_ratio": "increase"])
+        scale.options += scaleOptions.compactMap { k, v in v.map { (key: k, value: $0) } }
+        return [scale, Filter("crop", [(nil, String(width)), (nil, String(height))]), Filter("setsar", [(nil, "1")])]
+    }
+
     public private(set) var chains: [Chain] = []
     public init() {}
 

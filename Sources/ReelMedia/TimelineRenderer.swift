@@ -12,13 +12,9 @@ public struct TimelineRenderer: Sendable {
     public static func filterGraph(_ timeline: Timeline) -> FilterGraph {
         typealias F = FilterGraph.Filter
         var graph = FilterGraph()
-        let w = String(timeline.size.width), h = String(timeline.size.height)
         for (i, clip) in timeline.clips.enumerated() {
-            graph.add(["\(i):v"], [
-                F("fps", [(nil, String(timeline.fps))]),
-                F("scale", ["w": w, "h": h, "force_original_aspect_ratio": "increase", "out_color_matrix": "bt709"]),
-                F("crop", [(nil, w), (nil, h)]),
-                F("setsar", [(nil, "1")]),
+            graph.add(["\(i):v"], [F("fps", [(nil, String(timeline.fps))])]
+                + FilterGraph.cover(width: timeline.size.width, height: timeline.size.height, extra: ["out_color_matrix": "bt709"]) + [
                 F("format", [(nil, "yuv420p")]),
                 // A clip shorter than its slot (a model's fixed-length output) holds its last frame.
                 F("tpad", ["stop": "-1", "stop_mode": "clone"]),

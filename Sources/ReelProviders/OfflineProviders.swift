@@ -34,8 +34,11 @@ public struct UserMediaClipProvider: ClipProvider {
         guard let media = request.scene.source.media else {
             throw ReelError(.badPlan, "scene \(request.scene.index) uses user media but names no file")
         }
+        typealias F = FilterGraph.Filter
         let w = request.size.width, h = request.size.height
-        let cover = "scale=\(w):\(h):force_original_aspect_ratio=increase,crop=\(w):\(h),setsar=1"
+        var graph = FilterGraph()
+        // `file:` so that a path is only ever opened as a local file, never as a URL or another protocol.
+        let input = "file:" + (media.hasPrefix("/") ? media : FileManager.default.currentDirectoryPath + "/" + media)
         var args = ["-nostdin", "-hide_banner", "-v", "error", "-y"]
         if request.scene.source.model == "image" {
             // Ken Burns: zoom from 1.0 to ~1.15 while drifting toward one corner picked by the seed.
@@ -46,15 +49,18 @@ public struct UserMediaClipProvider: ClipProvider {
             let dy = Bool.random(using: &rng) ? "(ih-ih/zoom)*on/\(n)" : "(ih-ih/zoom)/2"
             let zoom = "1+\(String(format: "%.5f", (zoomEnd - 1) / Double(n)))*on"
             // Upscale before zoompan so the slow zoom does not step from pixel to pixel.
-            let graph = "[0:v]scale=\(w * 2):\(h * 2):force_original_aspect_ratio=increase,crop=\(w * 2):\(h * 2),setsar=1," +
-                "zoompan=z='\(zoom)':x='\(dx)':y='\(dy)':d=1:s=\(w)x\(h):fps=30,format=yuv420p[v]"
-            args += ["-loop", "1", "-framerate", "30", "-i", media, "-filter_complex", graph, "-map", "[v]"]
+            graph.add(["0:v"], FilterGraph.cover(width: w * 2, height: h * 2) + [
+                F("zoompan", ["z": zoom, "x": dx, "y": dy, "d": "1", "s": "\(w)x\(h)", "fps": "30"]),
+                F("format", [(nil, "yuv420p")]),
+            ], ["v"])
+            args += ["-loop", "1", "-framerate", "30", "-i", input]
         } else {
             let offset = request.scene.source.mediaOffset ?? 0
             // Loop a clip shorter than its scene; start where this scene's share of the clip begins.
-            args += ["-stream_loop", "-1", "-ss", String(format: "%.3f", offset), "-i", media,
-                     "-filter_complex", "[0:v]fps=30,\(cover),format=yuv420p[v]", "-map", "[v]"]
+            graph.add(["0:v"], [F("fps", [(nil, "30")])] + FilterGraph.cover(width: w, height: h) + [F("format", [(nil, "yuv420p")])], ["v"])
+            args += ["-stream_loop", "-1", "-ss", String(format: "%.3f", offset), "-i", input]
         }
+        args += ["-filter_complex", graph.description, "-map", "[v]"]
         args += IntermediateEncoding.arguments(frames: request.frames, output: request.output)
         _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
                                         what: "preparing '\((media as NSString).lastPathComponent)' for scene \(request.scene.index)")
