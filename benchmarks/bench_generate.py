@@ -429,6 +429,9 @@ def main():
     p.add_argument("--work", type=Path, required=True, help="scratch folder for videos, clips and logs")
     p.add_argument("--results", type=Path, required=True, help="RESULTS.md to update")
     p.add_argument("--quick", action="store_true", help="30 s draft only, no memory run (smoke test)")
+    p.add_argument("--song-lengths", default=None, help="comma-separated song lengths to run (default 30,60)")
+    p.add_argument("--presets", default=None, help="comma-separated presets to run (default all)")
+    p.add_argument("--memory-preset", default="final", help="preset of the 180 s peak-memory run (default final)")
     args = p.parse_args()
     args.bin = args.bin.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -436,6 +439,10 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     songs = [30] if args.quick else [30, 60]
     presets = ["draft"] if args.quick else list(PRESETS)
+    if args.song_lengths:
+        songs = [int(x) for x in args.song_lengths.split(",")]
+    if args.presets:
+        presets = args.presets.split(",")
     runs, compose_rows = [], []
     for seconds in songs:
         for preset in presets:
@@ -448,7 +455,7 @@ def main():
     memory = None
     if not args.quick:
         # As a user runs it: no --work-dir, so the clips live in (and are removed from) a temporary folder.
-        memory = generate(args, args.songs / "song-180.wav", 180, "final", "mem-180-final",
+        memory = generate(args, args.songs / "song-180.wav", 180, args.memory_preset, f"mem-180-{args.memory_preset}",
                           sample_memory=True, keep_clips=False)
     write_results(args.results, render_section(args, runs, compose_rows, memory, started))
     log(f"wrote {args.results}")
