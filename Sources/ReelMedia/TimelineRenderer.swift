@@ -58,7 +58,14 @@ public struct TimelineRenderer: Sendable {
     /// The full ffmpeg argument list that renders `timeline` to `output`.
     public static func arguments(_ timeline: Timeline, output: String) -> [String] {
         var args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-progress", "pipe:1", "-nostats"]
-        for clip in timeline.clips { args += ["-i", clip.path] }
+        // Each clip's input starts at its place on the timeline, so ffmpeg reads the clips in order (it always
+        // reads the input whose timestamps lag most) instead of decoding all of them at once and queueing
+        // frames of later scenes in memory; the graph re-bases every clip to 0 with setpts.
+        // One decoder thread per clip: only a scene or two decode at any moment, and a frame-threaded decoder
+        // per input holds several frames each (tens of MB per clip at 1080p) for the whole render.
+        for clip in timeline.clips {
+            args += ["-threads", "1", "-itsoffset", format(FrameClock.seconds(clip.startFrame)), "-i", clip.path]
+        }
         if let audio = timeline.audio {
             args += ["-ss", format(audio.start), "-t", format(timeline.duration + 0.5), "-i", audio.path]
         }
