@@ -22,6 +22,7 @@ test: deps
 bench: deps
 	@bash benchmarks/run.sh
 	@bash benchmarks/beats/run.sh
+	@bash benchmarks/providers/run.sh
 
 clean:
 	rm -rf .build out

@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", exact: "1.0.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // FFTW (single precision) from the system packages: the STFT behind onset detection.
@@ -24,17 +26,33 @@ let package = Package(
             "ReelCore",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
-        .target(name: "ReelProviders", dependencies: ["ReelCore", "ReelMedia"]),
+        .target(name: "ReelProviders", dependencies: [
+            "ReelCore", "ReelMedia",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "ReelPipeline", dependencies: ["ReelCore", "ReelAudio", "ReelMedia", "ReelProviders"]),
         .target(name: "ReelCLI", dependencies: [
             "ReelCore", "ReelAudio", "ReelMedia", "ReelProviders", "ReelPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "reelsmith", dependencies: ["ReelCLI"]),
-        .target(name: "ReelTestSupport", dependencies: ["ReelCore", "ReelMedia", "ReelProviders"]),
+        // Loopback servers speaking the Replicate, Cog and LLM protocols are plain SwiftNIO HTTP/1.1 servers.
+        .target(name: "ReelTestSupport", dependencies: [
+            "ReelCore", "ReelMedia", "ReelProviders",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ReelCoreTests", dependencies: ["ReelCore"]),
         .testTarget(name: "ReelAudioTests", dependencies: ["ReelAudio", "ReelMedia", "ReelTestSupport"]),
         .testTarget(name: "ReelMediaTests", dependencies: ["ReelMedia", "ReelTestSupport"]),
+        .testTarget(name: "ReelProvidersTests", dependencies: [
+            "ReelProviders", "ReelTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ReelPipelineTests", dependencies: ["ReelPipeline", "ReelTestSupport"]),
         .testTarget(name: "ReelCLITests", dependencies: ["ReelCLI", "ReelTestSupport"]),
     ],

@@ -4,6 +4,7 @@ import ReelAudio
 import ReelCore
 import ReelMedia
 import ReelPipeline
+import ReelProviders
 
 /// The `reelsmith` command and its subcommands.
 public struct Reelsmith: AsyncParsableCommand {
@@ -11,7 +12,7 @@ public struct Reelsmith: AsyncParsableCommand {
         commandName: "reelsmith",
         abstract: "Beat-synced music videos and ad creatives from a prompt, a song and your own media.",
         version: ReelVersion.current,
-        subcommands: [Generate.self, PlanCommand.self, Beats.self])
+        subcommands: [Generate.self, PlanCommand.self, Beats.self, Models.self, Doctor.self])
     public init() {}
 }
 
@@ -34,12 +35,13 @@ struct Generate: AsyncParsableCommand, JSONReporting {
     func run() async throws {
         var request = try options.request(output: out ?? defaultOutputPath(prompt: options.prompt ?? "video"))
         request.workDirectory = workDir
-        let cache = Configuration.fromEnvironment().analysisCache(disabled: options.noCache)
         let progress = TerminalProgress()
         if !options.optionsIgnoredWithPlan.isEmpty {
             progress.report(.warning("the plan fixes these, so they are ignored: \(options.optionsIgnoredWithPlan.joined(separator: ", "))"))
         }
-        let pipeline = ClassicPipeline.offline(progress: progress, analysisCache: cache)
+        let scratch = try WorkDirectory(keeping: nil)
+        defer { scratch.removeIfTemporary() }
+        let pipeline = try Configuration.fromEnvironment().pipeline(options: options, progress: progress, scratch: scratch.root)
         let result = try await pipeline.generate(request)
         let m = result.manifest
         if json {
@@ -71,13 +73,17 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
     var json: Bool { options.json }
 
     func run() async throws {
-        let request = try options.request(output: "unused.mp4")
-        let cache = Configuration.fromEnvironment().analysisCache(disabled: options.noCache)
-        let outcome = try await ClassicPipeline.offline(progress: TerminalProgress(quiet: true), analysisCache: cache).plan(request)
+        var request = try options.request(output: "unused.mp4")
+        request.composeMissingSong = false
+        let scratch = try WorkDirectory(keeping: nil)
+        defer { scratch.removeIfTemporary() }
+        let pipeline = try Configuration.fromEnvironment().pipeline(options: options, progress: TerminalProgress(quiet: true), scratch: scratch.root)
+        let outcome = try await pipeline.plan(request)
         let plan = outcome.plan
+        let priced = estimate ? await pipeline.estimate(plan, songToCompose: request.audioPath == nil && request.plan == nil) : nil
         if json {
             // With --estimate the object is still a plan (generate --plan reads it) with an `estimate` key added.
-            try printJSON(PlanWithEstimate(plan: plan, estimate: estimate ? Estimate(currency: "USD", total: 0, perScene: plan.scenes.map { _ in 0 }) : nil))
+            try printJSON(PlanWithEstimate(plan: plan, estimate: priced))
             return
         }
         print(String(format: "%d scenes, %.2f s, seed %llu%@", plan.scenes.count, plan.duration, plan.seed,
@@ -86,14 +92,23 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
             let t = s.transition.map { $0.kind == .cut ? "cut" : String(format: "%@ %.2fs", $0.kind.rawValue, $0.duration) } ?? "end"
             print(String(format: "%3d  %7.3f–%7.3f  %-6@ %@  [%@; → %@]", s.index, s.start, s.end, s.role.rawValue, s.prompt, s.reason, t))
         }
-        if estimate { print("estimated cost: $0.00 (every role is filled by an offline provider)") }
+        if let priced {
+            if priced.calls.isEmpty {
+                print(String(format: "estimated cost: $%.2f (every scene is made by an offline provider)", priced.total))
+            } else {
+                for c in priced.calls {
+                    print(String(format: "  %@  %-14@ %@%@  $%.4f", c.scene.map { String(format: "scene %3d", $0) } ?? "whole    ",
+                                 c.role, c.model, c.cached ? " (cached)" : "", c.cost))
+                }
+                print(String(format: "estimated cost: $%.4f (%d paid calls; planning already spent $%.4f)", priced.total,
+                             priced.calls.filter { !$0.cached }.count, priced.planning))
+            }
+        }
     }
-
-    struct Estimate: Encodable { var currency: String; var total: Double; var perScene: [Double] }
 
     struct PlanWithEstimate: Encodable {
         var plan: Plan
-        var estimate: Estimate?
+        var estimate: CostEstimate?
         enum Key: String, CodingKey { case estimate }
         func encode(to encoder: any Encoder) throws {
             try plan.encode(to: encoder)

@@ -13,13 +13,22 @@ public struct CostEntry: Codable, Sendable, Hashable {
     public var cacheHit: Bool
     public var predictionId: String?
     public var at: Date
+    /// What the call made: `video`, `image`, `audio` or `text` (costs are grouped by it).
+    public var kind: String?
+    /// `succeeded`, or `failed` for a call that ended without a usable result (charged only if the provider charges).
+    public var status: String?
+    /// For token-priced calls: the tokens read and written.
+    public var inputTokens: Int?
+    public var outputTokens: Int?
 
+    /// `cost` defaults to units × unitPrice (0 for a cache hit); token-priced calls pass their own.
     public init(role: String, provider: String, model: String, scene: Int?, units: Double, unit: String,
-                unitPrice: Double, cacheHit: Bool, predictionId: String?, at: Date) {
+                unitPrice: Double, cacheHit: Bool, predictionId: String?, at: Date, kind: String? = nil,
+                status: String? = nil, cost: Double? = nil, inputTokens: Int? = nil, outputTokens: Int? = nil) {
         self.role = role; self.provider = provider; self.model = model; self.scene = scene; self.units = units
         self.unit = unit; self.unitPrice = unitPrice; self.cacheHit = cacheHit; self.predictionId = predictionId
-        self.at = at
-        self.cost = cacheHit ? 0 : CostLedger.round(units * unitPrice)
+        self.at = at; self.kind = kind; self.status = status; self.inputTokens = inputTokens; self.outputTokens = outputTokens
+        self.cost = cacheHit ? 0 : CostLedger.round(cost ?? units * unitPrice)
     }
 }
 
@@ -41,9 +50,12 @@ public struct CostLedger: Codable, Sendable, Hashable {
 
     public mutating func append(_ entry: CostEntry) { entries.append(entry) }
 
-    static func round(_ amount: Double) -> Double { (amount * 10_000).rounded() / 10_000 }
+    public static func round(_ amount: Double) -> Double { (amount * 10_000).rounded() / 10_000 }
 
-    enum CodingKeys: String, CodingKey { case currency, total, entries }
+    /// Per-scene totals as written in the manifest.
+    public struct SceneTotal: Codable, Sendable, Hashable { public var scene: Int; public var cost: Double }
+
+    enum CodingKeys: String, CodingKey { case currency, total, byScene, entries }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -55,6 +67,7 @@ public struct CostLedger: Codable, Sendable, Hashable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(currency, forKey: .currency)
         try c.encode(total, forKey: .total)
+        try c.encode(byScene.sorted { $0.key < $1.key }.map { SceneTotal(scene: $0.key, cost: $0.value) }, forKey: .byScene)
         try c.encode(entries, forKey: .entries)
     }
 }

@@ -31,9 +31,14 @@ public struct SceneSource: Codable, Sendable, Hashable {
     public var media: String?
     /// Seconds into the user's clip where the scene starts.
     public var mediaOffset: Double?
-    public init(provider: String, model: String, media: String? = nil, mediaOffset: Double? = nil) {
-        self.provider = provider; self.model = model; self.media = media; self.mediaOffset = mediaOffset
+    /// For model providers: the scene starts from the previous scene's last frame (a continuous shot).
+    public var chain: Bool?
+    public init(provider: String, model: String, media: String? = nil, mediaOffset: Double? = nil, chain: Bool? = nil) {
+        self.provider = provider; self.model = model; self.media = media; self.mediaOffset = mediaOffset; self.chain = chain
     }
+
+    /// Providers that can make a scene: the offline ones and the model servers.
+    public static let knownProviders = ["offline", "user-media", "replicate", "cog"]
     public static let procedural = SceneSource(provider: "offline", model: "procedural")
 }
 
@@ -108,10 +113,10 @@ public struct Plan: Codable, Sendable, Equatable {
             guard scene.start.isFinite, scene.end.isFinite, scene.start >= 0, scene.start <= scene.end, scene.end <= duration + slack else {
                 throw ReelError(.badPlan, "scene \(scene.index) runs from \(scene.start) s to \(scene.end) s, outside the plan's 0 to \(duration) s")
             }
-            guard ["offline", "user-media"].contains(scene.source.provider) else {
-                throw ReelError(.badPlan, "scene \(scene.index) names provider '\(scene.source.provider)'; known: offline, user-media")
+            guard SceneSource.knownProviders.contains(scene.source.provider) else {
+                throw ReelError(.badPlan, "scene \(scene.index) names provider '\(scene.source.provider)'; known: \(SceneSource.knownProviders.joined(separator: ", "))")
             }
-            if scene.source.provider == "user-media" {
+            if scene.source.provider == "user-media" || scene.source.media != nil {
                 guard let media = scene.source.media, FileCheck.isRegularFile(media) else {
                     throw ReelError(.badPlan, "scene \(scene.index) uses the media file '\(scene.source.media ?? "")', which does not exist")
                 }

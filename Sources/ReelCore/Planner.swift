@@ -42,14 +42,10 @@ public struct RulePlanner: Sendable {
         var scenes: [Scene] = []
         let bounds = [0.0] + cuts.map(\.time) + [duration]
         let count = bounds.count - 1
-        let energies = (0..<count).map { i in
-            analysis.map { $0.energy.mean(from: songStart + bounds[i], to: songStart + bounds[i + 1]) } ?? brief.energy
-        }
-        var roles = Self.roles(energies: energies, bounds: bounds, duration: duration, hasAudio: analysis != nil)
-        // The scene a drop opens is a peak, whatever its neighbours.
-        for (i, cut) in cuts.enumerated() where cut.drop && i + 1 < roles.count - 1 { roles[i + 1] = .peak }
-        let beatLength = analysis?.tempo.map { 60 / $0 } ?? 0.5
-        var mediaUse: [String: Double] = [:]
+        let energies = Self.energies(brief: brief, analysis: analysis, songStart: songStart, bounds: bounds)
+        let roles = Self.roles(energies: energies, bounds: bounds, duration: duration, hasAudio: analysis != nil, cuts: cuts)
+        let beatLength = Self.beatLength(analysis)
+        let sources = Self.sources(media: media, bounds: bounds)
         for i in 0..<count {
             let content = composer.content(forScene: i, role: roles[i], rng: &rng)
             let transition: Transition? = i + 1 < count
@@ -57,23 +53,57 @@ public struct RulePlanner: Sendable {
                                    before: bounds[i + 1] - bounds[i], after: bounds[i + 2] - bounds[i + 1],
                                    nextRole: roles[i + 1], rng: &rng)
                 : nil
-            var source = SceneSource.procedural
-            if !media.isEmpty {
-                let item = media[i % media.count]
-                let offset = mediaUse[item.path, default: 0]
-                source = SceneSource(provider: "user-media", model: item.kind == .image ? "image" : "clip",
-                                     media: item.path, mediaOffset: item.kind == .video ? offset : nil)
-                if item.kind == .video, let total = item.duration, total > 0 {
-                    let next = offset + (bounds[i + 1] - bounds[i])
-                    mediaUse[item.path] = next < total ? next : 0
-                }
-            }
             scenes.append(Scene(index: i, start: bounds[i], end: bounds[i + 1],
                                 prompt: composer.prompt(content: content, role: roles[i]), content: content, role: roles[i],
                                 energy: (energies[i] * 1000).rounded() / 1000,
-                                reason: i + 1 < count ? cuts[i].reason : "end of video", transition: transition, source: source))
+                                reason: i + 1 < count ? cuts[i].reason : "end of video", transition: transition, source: sources[i]))
         }
         return Plan(brief: brief, seed: seed, songStart: songStart, duration: duration, tempo: analysis?.tempo, scenes: scenes)
+    }
+
+    // MARK: - Shared with PlanDraft (the LLM planner's answer is built into a Plan by the same rules)
+
+    /// The length of one beat in seconds (0.5 s, a virtual 120 BPM, without a tempo).
+    static func beatLength(_ analysis: AudioAnalysis?) -> Double { analysis?.tempo.map { 60 / $0 } ?? 0.5 }
+
+    /// The scene length the pacing and the Brief's energy aim for, before the music's energy shortens or lengthens it.
+    static func targetBase(_ brief: Brief) -> Double { baseLength(brief.pacing) * (1.2 - 0.4 * brief.energy) }
+
+    /// The shortest scene the planner makes: about a beat, at least 0.9 s, at most 1.5 s.
+    static func minSceneLength(_ analysis: AudioAnalysis?) -> Double { max(0.9, min(beatLength(analysis), 1.5)) }
+
+    /// The longest scene the planner makes for a base length.
+    static func maxSceneLength(base: Double, minLength: Double) -> Double { max(minLength * 2, min(12, base * 3)) }
+
+    /// Mean musical energy of each scene between `bounds` (the Brief's energy without a song).
+    static func energies(brief: Brief, analysis: AudioAnalysis?, songStart: Double, bounds: [Double]) -> [Double] {
+        (0..<(bounds.count - 1)).map { i in
+            analysis.map { $0.energy.mean(from: songStart + bounds[i], to: songStart + bounds[i + 1]) } ?? brief.energy
+        }
+    }
+
+    /// Arc roles for the scenes; the scene a drop opens is a peak, whatever its neighbours.
+    static func roles(energies: [Double], bounds: [Double], duration: Double, hasAudio: Bool, cuts: [Cut]) -> [ArcRole] {
+        var roles = Self.roles(energies: energies, bounds: bounds, duration: duration, hasAudio: hasAudio)
+        for (i, cut) in cuts.enumerated() where cut.drop && i + 1 < roles.count - 1 { roles[i + 1] = .peak }
+        return roles
+    }
+
+    /// Where each scene's picture comes from: the user's media in turn (clips continue where they left off), else procedural.
+    static func sources(media: [MediaItem], bounds: [Double]) -> [SceneSource] {
+        var mediaUse: [String: Double] = [:]
+        return (0..<(bounds.count - 1)).map { i in
+            guard !media.isEmpty else { return SceneSource.procedural }
+            let item = media[i % media.count]
+            let offset = mediaUse[item.path, default: 0]
+            let source = SceneSource(provider: "user-media", model: item.kind == .image ? "image" : "clip",
+                                     media: item.path, mediaOffset: item.kind == .video ? offset : nil)
+            if item.kind == .video, let total = item.duration, total > 0 {
+                let next = offset + (bounds[i + 1] - bounds[i])
+                mediaUse[item.path] = next < total ? next : 0
+            }
+            return source
+        }
     }
 
     // MARK: - Cut points
@@ -92,11 +122,10 @@ public struct RulePlanner: Sendable {
     }
 
     func cutPoints(brief: Brief, analysis: AudioAnalysis?, songStart: Double, duration: Double) -> [Cut] {
-        let base = Self.baseLength(brief.pacing) * (1.2 - 0.4 * brief.energy)
+        let base = Self.targetBase(brief)
         let candidates = Self.candidates(analysis: analysis, songStart: songStart, duration: duration, base: base)
-        let beat = analysis?.tempo.map { 60 / $0 } ?? 0.5
-        let minLength = max(0.9, min(beat, 1.5))
-        let maxLength = max(minLength * 2, min(12, base * 3))
+        let minLength = Self.minSceneLength(analysis)
+        let maxLength = Self.maxSceneLength(base: base, minLength: minLength)
         var cuts: [Cut] = []
         var t = 0.0
         while duration - t > minLength * 1.5 {
@@ -208,36 +237,46 @@ public struct RulePlanner: Sendable {
     func chooseTransition(brief: Brief, cut: Cut, beatLength: Double, before: Double, after: Double,
                           nextRole: ArcRole, rng: inout SeededGenerator) -> Transition {
         let kinds: [TransitionKind]
-        var beats: Double
         if cut.drop {
             // Into a drop: a hard cut or a short white flash, right on the beat.
             if Bool.random(using: &rng) { return .cut }
             kinds = [.fadewhite]
-            beats = 0.25
         } else if cut.sectionChange {
             kinds = nextRole == .peak ? [.fadewhite, .zoomin, .pixelize] : [.fadeblack, .circleclose, .radial, .fadewhite]
-            beats = brief.pacing == .fast ? 0.5 : 1
         } else {
             switch brief.pacing {
             case .fast:
                 // Fast pacing is mostly hard cuts, with a few snappy moves.
                 if Double.random(in: 0..<1, using: &rng) < 0.55 { return .cut }
                 kinds = [.pixelize, .slideleft, .slideright, .wipeleft, .zoomin, .hblur, .squeezeh]
-                beats = 0.5
             case .moderate:
                 if nextRole == .peak, Double.random(in: 0..<1, using: &rng) < 0.4 { return .cut }
                 kinds = [.fade, .dissolve, .wipeleft, .slideup, .circleopen, .smoothleft, .diagtl, .radial]
-                beats = 1
             case .slow:
                 kinds = [.fade, .dissolve, .fadeblack, .smoothleft, .circleopen, .fadeslow, .hblur]
-                beats = 2
             }
         }
         let kind = kinds[Int.random(in: 0..<kinds.count, using: &rng)]
-        beats = min(beats * beatLength, brief.pacing == .slow ? 1.6 : 0.8)
+        return Self.transition(kind, beats: Self.transitionBeats(cut: cut, pacing: brief.pacing), beatLength: beatLength,
+                               pacing: brief.pacing, before: before, after: after)
+    }
+
+    /// How many beats a transition into the next scene lasts: short into a drop, a beat (half when fast) at a
+    /// section change, otherwise by pacing.
+    static func transitionBeats(cut: Cut, pacing: Pacing) -> Double {
+        if cut.drop { return 0.25 }
+        if cut.sectionChange { return pacing == .fast ? 0.5 : 1 }
+        switch pacing { case .fast: return 0.5; case .moderate: return 1; case .slow: return 2 }
+    }
+
+    /// A transition of `kind` lasting `beats` beats, capped, fitted between its scenes, an even number of frames
+    /// (or a hard cut when fewer than 4 frames remain).
+    static func transition(_ kind: TransitionKind, beats: Double, beatLength: Double, pacing: Pacing,
+                           before: Double, after: Double) -> Transition {
+        let seconds = min(beats * beatLength, pacing == .slow ? 1.6 : 0.8)
         // A transition is centred on its cut, so half of it must fit inside each neighbouring scene.
         let limit = 0.45 * min(before, after) * 2
-        var frames = FrameClock.frame(at: min(beats, limit))
+        var frames = FrameClock.frame(at: min(seconds, limit))
         frames -= frames % 2   // even, so the cut sits exactly in its middle
         return frames >= 4 ? Transition(kind: kind, duration: FrameClock.seconds(frames)) : .cut
     }

@@ -22,6 +22,19 @@ public struct ReelError: Error, Sendable, CustomStringConvertible, LocalizedErro
         public static let generationFailed = Code(rawValue: "generation-failed")
         public static let renderFailed = Code(rawValue: "render-failed")
         public static let cancelled = Code(rawValue: "cancelled")
+        public static let badRegistry = Code(rawValue: "bad-registry")
+        public static let unknownRole = Code(rawValue: "unknown-role")
+        public static let unknownModel = Code(rawValue: "unknown-model")
+        /// The provider refused our credentials (401/403).
+        public static let providerAuth = Code(rawValue: "provider-auth")
+        /// The provider could not be reached or kept failing (network, 5xx, timeouts) after retries.
+        public static let providerUnavailable = Code(rawValue: "provider-unavailable")
+        /// The provider answered, but the prediction failed or its answer was unusable (wrong type, garbage, expired).
+        public static let providerFailed = Code(rawValue: "provider-failed")
+        /// The provider rejected the request as invalid (422 and other 4xx).
+        public static let providerRejected = Code(rawValue: "provider-rejected")
+        /// A paid call would pass the budget the user set.
+        public static let budgetExceeded = Code(rawValue: "budget-exceeded")
         public static let internalError = Code(rawValue: "internal")
     }
 
@@ -40,7 +53,7 @@ public struct ReelError: Error, Sendable, CustomStringConvertible, LocalizedErro
     public var isUserInput: Bool {
         switch code {
         case .badInput, .fileNotFound, .notAudio, .notMedia, .silentAudio, .audioTooLong, .audioTooShort,
-             .outputNotWritable, .badPlan:
+             .outputNotWritable, .badPlan, .badRegistry, .unknownRole, .unknownModel:
             return true
         default:
             return false

@@ -21,6 +21,9 @@ public struct GenerateRequest: Sendable {
     /// With a plan: a preset or aspect given explicitly on the command line, which wins over the plan's.
     public var planPreset: Preset?
     public var planAspect: AspectRatio?
+    /// Without a song: have the music role make one, when configured (false for `plan`, which spends nothing on
+    /// media; its estimate prices the song instead).
+    public var composeMissingSong = true
 
     public init(prompt: String, overrides: PromptParser.Overrides = .init(), audioPath: String? = nil,
                 mediaDirectory: String? = nil, start: Double = 0, seed: UInt64, plan: Plan? = nil, output: String,
@@ -33,6 +36,8 @@ public struct GenerateRequest: Sendable {
 /// What planning produced: the plan and what it was made from.
 public struct PlanOutcome: Sendable {
     public var plan: Plan
+    /// The song: the user's, or one the music role made when none was given.
+    public var audioPath: String?
     public var analysis: AudioAnalysis?
     public var audioSHA256: String?
     public var warnings: [String]
@@ -58,12 +63,23 @@ public struct ClassicPipeline: Sendable {
     let concurrency: Int
     /// Where song analyses are kept between runs; nil to always analyse.
     let analysisCache: AnalysisCache?
+    /// Every metered call of the run, held to the user's budget.
+    public let meter: CostMeter
+    /// The AI models, when any are configured (nil offline).
+    let models: ModelRunner?
+    /// The video model scenes are handed to, per preset.
+    let clipModels: @Sendable (Preset) -> ClipModel?
+    /// Plans with an LLM when one is configured; the rule planner otherwise.
+    let llmPlanner: LLMPlanner?
 
     public init(pcmSource: any PCMSource, clips: any ClipProvider, renderer: TimelineRenderer, probe: MediaProbe,
-                progress: any ProgressSink, concurrency: Int, analysisCache: AnalysisCache? = nil) {
+                progress: any ProgressSink, concurrency: Int, analysisCache: AnalysisCache? = nil,
+                meter: CostMeter = CostMeter(budget: nil), models: ModelRunner? = nil,
+                clipModels: @escaping @Sendable (Preset) -> ClipModel? = { _ in nil }, llmPlanner: LLMPlanner? = nil) {
         self.pcmSource = pcmSource; self.clips = clips; self.renderer = renderer; self.probe = probe
         self.media = MediaLibrary(probe: probe); self.progress = progress; self.concurrency = max(1, concurrency)
-        self.analysisCache = analysisCache
+        self.analysisCache = analysisCache; self.meter = meter; self.models = models; self.clipModels = clipModels
+        self.llmPlanner = llmPlanner
     }
 
     /// The offline pipeline on this machine's ffmpeg.
@@ -71,10 +87,39 @@ public struct ClassicPipeline: Sendable {
                                analysisCache: AnalysisCache? = nil) -> ClassicPipeline {
         let router = ClipRouter(providers: ["offline": ProceduralClipProvider(runner: runner),
                                             "user-media": UserMediaClipProvider(runner: runner)])
-        // Each ffmpeg child already uses several threads; two at a time keeps 2 cores busy without thrashing.
-        let width = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount))
         return ClassicPipeline(pcmSource: FFmpegPCMSource(runner: runner), clips: router, renderer: TimelineRenderer(runner: runner),
-                               probe: MediaProbe(runner: runner), progress: progress, concurrency: width, analysisCache: analysisCache)
+                               probe: MediaProbe(runner: runner), progress: progress, concurrency: offlineWidth, analysisCache: analysisCache)
+    }
+
+    /// Each ffmpeg child already uses several threads; two at a time keeps 2 cores busy without thrashing.
+    static var offlineWidth: Int { max(2, min(4, ProcessInfo.processInfo.activeProcessorCount)) }
+
+    /// The pipeline with the providers of `setup` (Replicate, Cog, LLMs) beside the offline ones.
+    /// - Parameters:
+    ///   - generationCache: where paid generations are kept between runs; `useCache` false (`--no-cache`) bypasses it.
+    ///   - scratch: a folder for downloads and extracted frames, owned by the caller.
+    public static func configured(setup: ProviderSetup, progress: any ProgressSink, budget: Double?, generationCache: GenerationCache?,
+                                  useCache: Bool, scratch: String, runner: any ProcessRunner = SubprocessRunner(),
+                                  analysisCache: AnalysisCache? = nil, modelConcurrency: Int = 4) -> ClassicPipeline {
+        let warn: @Sendable (String) -> Void = { progress.report(.warning($0)) }
+        let meter = CostMeter(budget: budget, warn: warn)
+        var providers: [String: any ClipProvider] = ["offline": ProceduralClipProvider(runner: runner),
+                                                     "user-media": UserMediaClipProvider(runner: runner)]
+        var models: ModelRunner?
+        if !setup.chains.isEmpty {
+            let runnerForModels = setup.runner(cache: generationCache, useCache: useCache, meter: meter, scratch: scratch, warn: warn)
+            let clipProvider = ModelClipProvider(models: runnerForModels, scratch: (scratch as NSString).appendingPathComponent("frames"), runner: runner)
+            providers["replicate"] = clipProvider
+            providers["cog"] = clipProvider
+            models = runnerForModels
+        }
+        let planner = setup.planner.map { LLMPlanner(llm: $0, meter: meter, fallback: RulePlanner(), warn: warn) }
+        // Model calls spend most of their time waiting on the provider, so more of them run at once than ffmpeg jobs.
+        let width = models == nil ? offlineWidth : max(offlineWidth, modelConcurrency)
+        return ClassicPipeline(pcmSource: FFmpegPCMSource(runner: runner), clips: ClipRouter(providers: providers),
+                               renderer: TimelineRenderer(runner: runner), probe: MediaProbe(runner: runner), progress: progress,
+                               concurrency: width, analysisCache: analysisCache, meter: meter, models: models,
+                               clipModels: { setup.clipModel(for: $0) }, llmPlanner: planner)
     }
 
     // MARK: - Plan
@@ -85,7 +130,11 @@ public struct ClassicPipeline: Sendable {
         var warnings: [String] = []
         var analysis: AudioAnalysis?
         var sha: String?
-        if let audio = request.audioPath {
+        var audioPath = request.audioPath
+        if audioPath == nil, request.plan == nil, request.composeMissingSong, let models, models.fills(.music) {
+            audioPath = try await composeSong(request)
+        }
+        if let audio = audioPath {
             progress.report(.stageStarted(.analyze))
             let t0 = ContinuousClock.now
             try FileCheck.requireRegularFile(audio, what: "audio file")
@@ -126,13 +175,28 @@ public struct ClassicPipeline: Sendable {
                 items = scan.items
                 warnings += scan.skipped.map { "skipped media \($0)" }
             }
-            plan = RulePlanner().plan(brief: brief, analysis: analysis, songStart: request.start, duration: duration,
-                                      seed: request.seed, media: items)
+            let clipModel = clipModels(brief.preset)
+            var planned: Plan
+            if let llmPlanner {
+                let (p, w) = try await llmPlanner.plan(brief: brief, analysis: analysis, songStart: request.start, duration: duration,
+                                                       seed: request.seed, media: items, maxSceneSeconds: clipModel?.longestClip)
+                planned = p
+                warnings += w
+            } else {
+                planned = RulePlanner().plan(brief: brief, analysis: analysis, songStart: request.start, duration: duration,
+                                             seed: request.seed, media: items)
+            }
+            if let clipModel {
+                let beats = (analysis?.beats ?? []).map { $0 - request.start }
+                planned = planned.routed(to: clipModel, beats: beats)
+                try planned.validate()
+            }
+            plan = planned
         }
         timings[.plan] = t1.secondsSince
         progress.report(.stageCompleted(.plan, seconds: timings[.plan]!))
         for w in warnings { progress.report(.warning(w)) }
-        return PlanOutcome(plan: plan, analysis: analysis, audioSHA256: sha, warnings: warnings, timings: timings)
+        return PlanOutcome(plan: plan, audioPath: audioPath, analysis: analysis, audioSHA256: sha, warnings: warnings, timings: timings)
     }
 
     // MARK: - Generate
@@ -164,7 +228,7 @@ public struct ClassicPipeline: Sendable {
         progress.report(.stageStarted(.compose))
         let t3 = ContinuousClock.now
         let timeline = Timeline(plan: plan, clipPaths: results.map(\.path), size: size, encoder: plan.brief.preset.encoder,
-                                audioPath: request.audioPath)
+                                audioPath: outcome.audioPath)
         let sink = progress
         try await renderer.render(timeline, to: video.temporaryPath) { sink.report(.progress(.compose, fraction: $0, detail: "encoding")) }
         let rendered = try await probe.probe(video.temporaryPath)
@@ -174,11 +238,11 @@ public struct ClassicPipeline: Sendable {
         outcome.timings[.compose] = t3.secondsSince
         progress.report(.stageCompleted(.compose, seconds: outcome.timings[.compose]!))
 
-        var ledger = CostLedger()
-        for r in results { if let c = r.cost { ledger.append(c) } }
+        for r in results { if let c = r.cost { await meter.record(c) } }
+        let ledger = await meter.ledger
         let manifest = Manifest(
             createdAt: Date(), seed: plan.seed, brief: plan.brief,
-            audio: zip(request.audioPath, outcome.analysis, outcome.audioSHA256).map {
+            audio: zip(outcome.audioPath, outcome.analysis, outcome.audioSHA256).map {
                 AudioSummary(file: $0.0, sha256: $0.2, analysis: $0.1, start: plan.songStart)
             },
             plan: plan,
@@ -194,6 +258,54 @@ public struct ClassicPipeline: Sendable {
         try video.commit()
         try manifestFile.commit()
         return GenerateOutcome(video: request.output, manifestPath: manifestPath, manifest: manifest)
+    }
+
+    /// Has the music role make a song for a video asked for without one (CONTRACTS.md: "without --audio, the video has
+    /// no music track unless a music provider is configured"), as long as the video and instrumental.
+    func composeSong(_ request: GenerateRequest) async throws -> String? {
+        guard let models else { return nil }
+        let brief = try PromptParser().parse(request.prompt, overrides: request.overrides)
+        progress.report(.stageStarted(.analyze))
+        let song = try await models.run(Self.songRequest(brief: brief, start: request.start, seed: request.seed))
+        guard let path = song.files.first else { throw ReelError(.providerFailed, "the music model \(song.entry.model) returned no audio") }
+        return path
+    }
+
+    /// The music role's request for a brief: the same for a run and its estimate, so a cached song is recognised.
+    static func songRequest(brief: Brief, start: Double, seed: UInt64) -> ModelRequest {
+        let words = [brief.prompt] + brief.style + brief.mood + ["instrumental, a steady beat, no vocals"]
+        return ModelRequest(role: .music, scene: nil, prompt: words.joined(separator: ", "),
+                            duration: (brief.duration ?? RulePlanner.defaultDurationWithoutSong) + start, preset: brief.preset, seed: seed)
+    }
+
+    /// Prices a plan before anything is spent: a keyframe and a clip per model-made scene at the registry's prices,
+    /// minus what the generation cache already holds, plus what planning itself cost.
+    /// With `songToCompose`, the music role's song is priced too (a video asked for without a song).
+    public func estimate(_ plan: Plan, songToCompose: Bool = false) async -> CostEstimate {
+        var calls: [CostEstimate.Call] = []
+        let planning = await meter.ledger.total
+        guard let models else { return CostEstimate(calls: [], planning: planning, sceneCount: plan.scenes.count) }
+        let brief = plan.brief
+        if songToCompose, models.fills(.music),
+           let song = await models.estimate(Self.songRequest(brief: brief, start: plan.songStart, seed: plan.seed)) {
+            calls.append(.init(role: Role.music.rawValue, model: song.entry.model, scene: nil, cost: CostLedger.round(song.cost), cached: song.cached))
+        }
+        let videoRole = Role.clip(for: brief.preset), imageRole = Role.keyframe(for: brief.preset)
+        for scene in plan.scenes where scene.source.provider == "replicate" || scene.source.provider == "cog" {
+            let seed = ModelClipProvider.seed(plan.seed, scene: scene.index)
+            var firstFrame = scene.source.media
+            if let video = models.primary(videoRole), ModelClipProvider.needsKeyframe(scene, videoModel: video),
+               let key = await models.estimate(ModelRequest(role: imageRole, scene: scene.index, prompt: scene.prompt, aspect: brief.aspect,
+                                                            preset: brief.preset, seed: seed)) {
+                calls.append(.init(role: imageRole.rawValue, model: key.entry.model, scene: scene.index, cost: CostLedger.round(key.cost), cached: key.cached))
+                firstFrame = key.cachedFiles.first
+            }
+            if let clip = await models.estimate(ModelRequest(role: videoRole, scene: scene.index, prompt: scene.prompt, firstFrame: firstFrame,
+                                                             duration: scene.duration, aspect: brief.aspect, preset: brief.preset, seed: seed)) {
+                calls.append(.init(role: videoRole.rawValue, model: clip.entry.model, scene: scene.index, cost: CostLedger.round(clip.cost), cached: clip.cached))
+            }
+        }
+        return CostEstimate(calls: calls, planning: planning, sceneCount: plan.scenes.count)
     }
 
     /// `<video without extension>.manifest.json` beside the video (CONTRACTS.md).
@@ -235,12 +347,36 @@ public struct ClassicPipeline: Sendable {
     }
 }
 
+/// What a plan will cost (`plan --estimate`).
+public struct CostEstimate: Encodable, Sendable {
+    public struct Call: Encodable, Sendable {
+        public var role: String
+        public var model: String
+        public var scene: Int?
+        public var cost: Double
+        public var cached: Bool
+    }
+    public var currency = "USD"
+    /// Dollars still to spend on generation (cached calls count 0).
+    public var total: Double
+    public var perScene: [Double]
+    /// Dollars already spent making the plan (an LLM planner).
+    public var planning: Double
+    public var calls: [Call]
+
+    init(calls: [Call], planning: Double, sceneCount: Int) {
+        self.calls = calls; self.planning = planning
+        total = CostLedger.round(calls.reduce(0) { $0 + $1.cost })
+        perScene = (0..<sceneCount).map { i in CostLedger.round(calls.filter { $0.scene == i }.reduce(0) { $0 + $1.cost }) }
+    }
+}
+
 /// Where scene clips are written: a temporary folder removed afterwards, or one the user keeps.
-struct WorkDirectory: Sendable {
-    let root: String
+public struct WorkDirectory: Sendable {
+    public let root: String
     let temporary: Bool
 
-    init(keeping kept: String?) throws {
+    public init(keeping kept: String?) throws {
         if let kept {
             root = kept
             temporary = false
@@ -253,8 +389,8 @@ struct WorkDirectory: Sendable {
         }
     }
 
-    func path(for name: String) -> String { (root as NSString).appendingPathComponent(name) }
-    func removeIfTemporary() { if temporary { try? FileManager.default.removeItem(atPath: root) } }
+    public func path(for name: String) -> String { (root as NSString).appendingPathComponent(name) }
+    public func removeIfTemporary() { if temporary { try? FileManager.default.removeItem(atPath: root) } }
 }
 
 extension ContinuousClock.Instant {

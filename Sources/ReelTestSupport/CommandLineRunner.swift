@@ -50,6 +50,13 @@ public struct ReelsmithProcess {
                 signalledAt.map { exitedAt.timeIntervalSince($0) })
     }
 
+    /// `run` on a thread of its own, so a test that also serves loopback fakes from Swift concurrency's few threads
+    /// never blocks one of them while the binary talks to the fake.
+    public static func runAsync(_ arguments: [String], in directory: String? = nil, interruptWhen trigger: String? = nil,
+                                environment: [String: String] = [:]) async throws -> (result: Result, secondsAfterSignal: Double?) {
+        try await Blocking.run { try run(arguments, in: directory, interruptWhen: trigger, environment: environment) }
+    }
+
     private final class Collected: @unchecked Sendable {
         private let lock = NSLock()
         private var out = Data(), err = Data()
@@ -57,5 +64,15 @@ public struct ReelsmithProcess {
         func add(stderr d: Data) { lock.lock(); err.append(d); lock.unlock() }
         var stdoutText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
         var stderrText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
+    }
+}
+
+/// Runs blocking work (waiting on a child process) on a thread of its own. Swift concurrency has one thread per core
+/// (two here); a test that blocks them starves every actor, the loopback fakes included.
+public enum Blocking {
+    public static func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
     }
 }

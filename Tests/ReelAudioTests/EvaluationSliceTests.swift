@@ -32,13 +32,16 @@ struct EvaluationSliceTests {
         var root = URL(fileURLWithPath: #filePath)
         while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
         let maker = root.appendingPathComponent("benchmarks/beats/make_set.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", maker, dir, "--quick"]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "make_set.py failed: are fluidsynth and timgm6mb-soundfont installed? (`make test` installs them)")
+        let status = try await Blocking.run {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", maker, dir, "--quick"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        try #require(status == 0, "make_set.py failed: are fluidsynth and timgm6mb-soundfont installed? (`make test` installs them)")
         let truth = try JSONDecoder().decode([Truth].self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/truth.json")))
         #expect(truth.count >= 6)
         var beatScores: [Double] = [], downbeatScores: [Double] = []

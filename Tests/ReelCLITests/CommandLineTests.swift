@@ -4,8 +4,8 @@ import ReelCore
 import ReelTestSupport
 
 /// Runs the real binary in a scratch folder.
-func reelsmith(_ args: [String], in dir: String, interruptWhen: String? = nil) throws -> ReelsmithProcess.Result {
-    try ReelsmithProcess.run(args, in: dir, interruptWhen: interruptWhen).result
+func reelsmith(_ args: [String], in dir: String, interruptWhen: String? = nil) async throws -> ReelsmithProcess.Result {
+    try await ReelsmithProcess.runAsync(args, in: dir, interruptWhen: interruptWhen).result
 }
 
 func jsonObject(_ text: String) throws -> [String: Any] {
@@ -15,11 +15,11 @@ func jsonObject(_ text: String) throws -> [String: Any] {
 
 @Suite("reelsmith command line", .serialized)
 struct CommandLineTests {
-    @Test func beatsJSONFollowsTheContract() throws {
+    @Test func beatsJSONFollowsTheContract() async throws {
         let dir = try Fixtures.temporaryDirectory("cli-beats")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let song = try Fixtures.song(bpm: 120, duration: 12, in: dir)
-        let r = try reelsmith(["beats", song.path, "--json"], in: dir)
+        let r = try await reelsmith(["beats", song.path, "--json"], in: dir)
         #expect(r.exitCode == 0)
         let o = try jsonObject(r.stdout)
         #expect(r.stdout.split(separator: "\n").count == 1)
@@ -35,31 +35,31 @@ struct CommandLineTests {
         #expect(energy["hop"] as? Double == 0.1)
         #expect((energy["values"] as? [Double])?.count == 120)
 
-        let human = try reelsmith(["beats", song.path], in: dir)
+        let human = try await reelsmith(["beats", song.path], in: dir)
         #expect(human.exitCode == 0 && human.stdout.contains("120"))
     }
 
-    @Test func noSteadyBeatIsAResultNotAnError() throws {
+    @Test func noSteadyBeatIsAResultNotAnError() async throws {
         let dir = try Fixtures.temporaryDirectory("cli-tone")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let tone = (0..<(22_050 * 6)).map { Float(0.4 * sin(2 * Double.pi * 330 * Double($0) / 22_050)) }
         try Fixtures.writeWAV(tone, sampleRate: 22_050, to: "\(dir)/tone.wav")
-        let r = try reelsmith(["beats", "tone.wav", "--json"], in: dir)
+        let r = try await reelsmith(["beats", "tone.wav", "--json"], in: dir)
         #expect(r.exitCode == 0)
         let o = try jsonObject(r.stdout)
         #expect(o["steady"] as? Bool == false)
         #expect(o["tempo"] is NSNull)
         #expect((o["beats"] as? [Double])?.isEmpty == true)
         try Fixtures.writeWAV([Float](repeating: 0, count: 22_050 * 4), sampleRate: 22_050, to: "\(dir)/silence.wav")
-        let s = try jsonObject(try reelsmith(["beats", "silence.wav", "--json"], in: dir).stdout)
+        let s = try jsonObject(try await reelsmith(["beats", "silence.wav", "--json"], in: dir).stdout)
         #expect(s["steady"] as? Bool == false && s["tempo"] is NSNull)
     }
 
-    @Test func generateMakesAVideoAndManifestOffline() throws {
+    @Test func generateMakesAVideoAndManifestOffline() async throws {
         let dir = try Fixtures.temporaryDirectory("cli-gen")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let song = try Fixtures.song(bpm: 128, duration: 10, in: dir)
-        let r = try reelsmith(["generate", "neon city at night, rain, synthwave", "--audio", song.path, "--out", "clips/v.mp4",
+        let r = try await reelsmith(["generate", "neon city at night, rain, synthwave", "--audio", song.path, "--out", "clips/v.mp4",
                                "--seed", "42", "--aspect", "1:1", "--json"], in: dir)
         #expect(r.exitCode == 0, "\(r.stderr)")
         let o = try jsonObject(r.stdout)
@@ -83,17 +83,17 @@ struct CommandLineTests {
         #expect(r.stdout.split(separator: "\n").count == 1)
     }
 
-    @Test func planThenGenerateFromTheEditedPlan() throws {
+    @Test func planThenGenerateFromTheEditedPlan() async throws {
         let dir = try Fixtures.temporaryDirectory("cli-plan")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let song = try Fixtures.song(bpm: 120, duration: 12, in: dir)
-        let first = try reelsmith(["plan", "forest at dawn, calm", "--audio", song.path, "--seed", "9", "--json"], in: dir)
-        let second = try reelsmith(["plan", "forest at dawn, calm", "--audio", song.path, "--seed", "9", "--json"], in: dir)
+        let first = try await reelsmith(["plan", "forest at dawn, calm", "--audio", song.path, "--seed", "9", "--json"], in: dir)
+        let second = try await reelsmith(["plan", "forest at dawn, calm", "--audio", song.path, "--seed", "9", "--json"], in: dir)
         #expect(first.exitCode == 0 && first.stdout == second.stdout, "same inputs and seed must give the same plan")
         var plan = try ReelJSON.decoder().decode(Plan.self, from: Data(first.stdout.utf8))
         plan.scenes[0].prompt = "a single red fox, close-up"
         try ReelJSON.encoder().encode(plan).write(to: URL(fileURLWithPath: "\(dir)/edited.json"))
-        let r = try reelsmith(["generate", "--plan", "edited.json", "--audio", song.path, "--out", "v.mp4", "--json"], in: dir)
+        let r = try await reelsmith(["generate", "--plan", "edited.json", "--audio", song.path, "--out", "v.mp4", "--json"], in: dir)
         #expect(r.exitCode == 0, "\(r.stderr)")
         let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/v.manifest.json"))) as? [String: Any])
         let scenes = try #require((manifest["plan"] as? [String: Any])?["scenes"] as? [[String: Any]])
@@ -102,28 +102,28 @@ struct CommandLineTests {
 
         // A broken plan is refused with a clear error and nothing is written.
         try "{\"version\": 1}".write(toFile: "\(dir)/broken.json", atomically: true, encoding: .utf8)
-        let bad = try reelsmith(["generate", "--plan", "broken.json", "--out", "w.mp4"], in: dir)
+        let bad = try await reelsmith(["generate", "--plan", "broken.json", "--out", "w.mp4"], in: dir)
         #expect(bad.exitCode == 2)
         #expect(bad.stderr.contains("broken.json"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/w.mp4"))
 
         // A plan keeps its own preset and aspect; an explicit option still wins.
-        let portrait = try reelsmith(["plan", "forest", "--audio", song.path, "--aspect", "9:16", "--preset", "preview", "--duration", "4", "--json"], in: dir)
+        let portrait = try await reelsmith(["plan", "forest", "--audio", song.path, "--aspect", "9:16", "--preset", "preview", "--duration", "4", "--json"], in: dir)
         try portrait.stdout.write(toFile: "\(dir)/portrait.json", atomically: true, encoding: .utf8)
-        _ = try reelsmith(["generate", "--plan", "portrait.json", "--audio", song.path, "--out", "p.mp4"], in: dir)
+        _ = try await reelsmith(["generate", "--plan", "portrait.json", "--audio", song.path, "--out", "p.mp4"], in: dir)
         let kept = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/p.manifest.json"))) as? [String: Any])
         #expect((kept["video"] as? [String: Any])?["width"] as? Int == 720 && (kept["video"] as? [String: Any])?["height"] as? Int == 1280)
-        _ = try reelsmith(["generate", "--plan", "portrait.json", "--audio", song.path, "--aspect", "1:1", "--out", "q.mp4"], in: dir)
+        _ = try await reelsmith(["generate", "--plan", "portrait.json", "--audio", song.path, "--aspect", "1:1", "--out", "q.mp4"], in: dir)
         let square = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/q.manifest.json"))) as? [String: Any])
         #expect((square["video"] as? [String: Any])?["width"] as? Int == 720 && (square["video"] as? [String: Any])?["height"] as? Int == 720)
 
         // --estimate --json is still a plan generate can read, with the price added.
-        let priced = try reelsmith(["plan", "forest", "--duration", "6", "--estimate", "--json"], in: dir)
+        let priced = try await reelsmith(["plan", "forest", "--duration", "6", "--estimate", "--json"], in: dir)
         let pricedObject = try jsonObject(priced.stdout)
         #expect((pricedObject["estimate"] as? [String: Any])?["total"] as? Double == 0)
         #expect(try ReelJSON.decoder().decode(Plan.self, from: Data(priced.stdout.utf8)).scenes.isEmpty == false)
 
-        let human = try reelsmith(["plan", "forest", "--duration", "8", "--estimate"], in: dir)
+        let human = try await reelsmith(["plan", "forest", "--duration", "8", "--estimate"], in: dir)
         #expect(human.exitCode == 0 && human.stdout.contains("estimated cost: $0.00"))
     }
 
@@ -159,7 +159,7 @@ struct CommandLineTests {
         ]
         for c in cases {
             let out = c.args.contains("--out") ? [] : ["--out", "out/v.mp4"]
-            let r = try reelsmith(["generate", "city"] + c.args + out, in: dir)
+            let r = try await reelsmith(["generate", "city"] + c.args + out, in: dir)
             #expect(r.exitCode == 2, "\(c.args): exit \(r.exitCode)")
             let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("reelsmith: analyze") && !$0.hasPrefix("reelsmith: plan") }
             #expect(lines.count == 1, "\(c.args): \(r.stderr)")
@@ -169,25 +169,25 @@ struct CommandLineTests {
             #expect(leftovers.isEmpty, "\(c.args) left \(leftovers)")
         }
         // A folder the run had to create is gone again after a failure.
-        let deep = try reelsmith(["generate", "city", "--audio", "text.mp3", "--out", "brand/new/v.mp4"], in: dir)
+        let deep = try await reelsmith(["generate", "city", "--audio", "text.mp3", "--out", "brand/new/v.mp4"], in: dir)
         #expect(deep.exitCode == 2)
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/brand"))
         // An output path that cannot be written: its folder would have to be inside a file.
-        let r = try reelsmith(["generate", "city", "--audio", song.path, "--out", "afile/v.mp4"], in: dir)
+        let r = try await reelsmith(["generate", "city", "--audio", song.path, "--out", "afile/v.mp4"], in: dir)
         #expect(r.exitCode == 2)
         #expect(r.stderr.contains("afile"))
         // With --json the error is one JSON object on standard output.
-        let j = try reelsmith(["generate", "city", "--audio", "text.mp3", "--out", "out/v.mp4", "--json"], in: dir)
+        let j = try await reelsmith(["generate", "city", "--audio", "text.mp3", "--out", "out/v.mp4", "--json"], in: dir)
         #expect(j.exitCode == 2)
         let error = try #require(try jsonObject(j.stdout)["error"] as? [String: Any])
         #expect(error["code"] as? String == "not-audio")
         #expect((error["message"] as? String)?.contains("text.mp3") == true)
-        let usage = try reelsmith(["generate", "city", "--aspect", "5:3", "--json"], in: dir)
+        let usage = try await reelsmith(["generate", "city", "--aspect", "5:3", "--json"], in: dir)
         #expect(usage.exitCode == 2)
         #expect((try jsonObject(usage.stdout)["error"] as? [String: Any])?["code"] as? String == "usage")
     }
 
-    @Test func ctrlCStopsAndLeavesNothing() throws {
+    @Test func ctrlCStopsAndLeavesNothing() async throws {
         let dir = try Fixtures.temporaryDirectory("cli-int")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let song = try Fixtures.song(bpm: 120, duration: 60, in: dir)
@@ -201,14 +201,14 @@ struct CommandLineTests {
         }
     }
 
-    @Test func versionAndHelp() throws {
+    @Test func versionAndHelp() async throws {
         let dir = try Fixtures.temporaryDirectory("cli-v")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let v = try reelsmith(["--version"], in: dir)
+        let v = try await reelsmith(["--version"], in: dir)
         #expect(v.exitCode == 0 && v.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == ReelVersion.current)
-        let h = try reelsmith(["generate", "--help"], in: dir)
+        let h = try await reelsmith(["generate", "--help"], in: dir)
         #expect(h.exitCode == 0 && h.stdout.contains("--audio"))
-        let u = try reelsmith(["frobnicate"], in: dir)
+        let u = try await reelsmith(["frobnicate"], in: dir)
         #expect(u.exitCode == 2)
     }
 }

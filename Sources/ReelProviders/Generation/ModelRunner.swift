@@ -1,0 +1,340 @@
+import Foundation
+import ReelCore
+import Synchronization
+
+/// What Reelsmith asks of a role, in its own words; `ModelRunner` maps it onto each model's inputs.
+public struct ModelRequest: Sendable {
+    public var role: Role
+    /// The scene the call is for (ledger grouping), nil for whole-video calls.
+    public var scene: Int?
+    public var prompt: String
+    public var negativePrompt: String?
+    public var firstFrame: String?
+    public var lastFrame: String?
+    /// Seconds of media wanted (a scene's length); the model's nearest offered length is asked for.
+    public var duration: Double?
+    public var aspect: AspectRatio?
+    public var preset: Preset
+    public var seed: UInt64
+
+    public init(role: Role, scene: Int?, prompt: String, negativePrompt: String? = nil, firstFrame: String? = nil,
+                lastFrame: String? = nil, duration: Double? = nil, aspect: AspectRatio? = nil, preset: Preset, seed: UInt64) {
+        self.role = role; self.scene = scene; self.prompt = prompt; self.negativePrompt = negativePrompt
+        self.firstFrame = firstFrame; self.lastFrame = lastFrame; self.duration = duration; self.aspect = aspect
+        self.preset = preset; self.seed = seed
+    }
+}
+
+/// What a role produced: local files (inside the generation cache, or a scratch folder with the cache off).
+public struct ModelOutput: Sendable {
+    public var files: [String]
+    public var text: String?
+    public var entry: ModelEntry
+    /// The media length asked of the model (seconds), when it was asked for one.
+    public var requestedDuration: Double?
+    public var cost: CostEntry
+}
+
+/// A registry entry with the backend that runs it.
+public struct RoutedEntry: Sendable {
+    public var entry: ModelEntry
+    public var backend: any PredictionBackend
+    public init(entry: ModelEntry, backend: any PredictionBackend) { self.entry = entry; self.backend = backend }
+}
+
+/// Runs a role: walks its fallback chain, serves repeats from the generation cache, holds calls to the budget,
+/// follows predictions a killed run left in flight, and meters every call.
+public struct ModelRunner: Sendable {
+    let chains: [Role: [RoutedEntry]]
+    let cache: GenerationCache?
+    /// False with `--no-cache`: never answer from the cache, nor store in it.
+    let useCache: Bool
+    let meter: CostMeter
+    let schemas: SchemaBook
+    let scratch: String
+    let warn: @Sendable (String) -> Void
+    /// Attempts on one model for a prediction that failed or answered unusable output, before the next model.
+    let attemptsPerModel: Int
+
+    public init(chains: [Role: [RoutedEntry]], cache: GenerationCache?, useCache: Bool, meter: CostMeter, scratch: String,
+                attemptsPerModel: Int = 2, warn: @escaping @Sendable (String) -> Void) {
+        self.chains = chains; self.cache = cache; self.useCache = useCache; self.meter = meter
+        self.schemas = SchemaBook(warn: warn); self.scratch = scratch; self.warn = warn
+        self.attemptsPerModel = max(1, attemptsPerModel)
+    }
+
+    /// True when some model can fill the role.
+    public func fills(_ role: Role) -> Bool { !(chains[role] ?? []).isEmpty }
+
+    /// The first model of a role's chain (what a plan names and an estimate prices).
+    public func primary(_ role: Role) -> ModelEntry? { chains[role]?.first?.entry }
+
+    public func run(_ request: ModelRequest) async throws -> ModelOutput {
+        let chain = chains[request.role] ?? []
+        guard !chain.isEmpty else { throw ReelError(.providerUnavailable, "no model is configured for the role \(request.role.rawValue)") }
+        var failures: [String] = []
+        for (position, routed) in chain.enumerated() {
+            let entry = routed.entry
+            if entry.capabilities.firstFrameRequired == true, request.firstFrame == nil {
+                failures.append("\(entry.model): needs a first frame"); continue
+            }
+            let fit: InputFit?
+            do { fit = try await schemas.fit(entry, backend: routed.backend) } catch let e as ReelError where Self.fallsBack(e) {
+                failures.append("\(entry.model): \(e.message)"); continue
+            }
+            guard let fit else { failures.append("\(entry.model): its inputs no longer match the registry"); continue }
+            for attempt in 1...attemptsPerModel {
+                do {
+                    return try await attemptCall(request, routed: routed, fit: fit)
+                } catch let e as ReelError where Self.fallsBack(e) {
+                    failures.append("\(entry.model): \(e.message)")
+                    let again = attempt < attemptsPerModel && e.code == .providerFailed
+                    let next = chain.indices.contains(position + 1) ? chain[position + 1].entry.model : nil
+                    if again {
+                        warn("\(request.role.rawValue) on \(entry.model) failed (\(e.message)); trying it once more")
+                        continue
+                    }
+                    if let next { warn("\(request.role.rawValue): \(entry.model) failed (\(e.message)); falling back to \(next)") }
+                    break
+                }
+            }
+        }
+        throw ReelError(.providerFailed, "every model for \(request.role.rawValue)\(request.scene.map { " (scene \($0))" } ?? "") failed: " + failures.joined(separator: "; "))
+    }
+
+    /// Errors after which the next model is worth trying; credentials, budget and cancellation end the run.
+    static func fallsBack(_ e: ReelError) -> Bool {
+        [.providerFailed, .providerUnavailable, .providerRejected].contains(e.code)
+    }
+
+    func attemptCall(_ request: ModelRequest, routed: RoutedEntry, fit: InputFit) async throws -> ModelOutput {
+        let entry = routed.entry
+        let built = fit.inputs(for: request, entry: entry)
+        let key = try GenerationCache.key(provider: entry.provider, model: entry.model, input: built.input, files: built.files, seed: request.seed)
+        let kind = entry.output.rawValue
+        if useCache, let cache, let hit = cache.lookup(key) {
+            let cost = CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model, scene: request.scene,
+                                 units: built.units, unit: entry.price.unit, unitPrice: built.unitPrice, cacheHit: true,
+                                 predictionId: hit.record.predictionId, at: Date(), kind: kind, status: "succeeded")
+            await meter.record(cost)
+            return ModelOutput(files: hit.files, text: hit.record.text, entry: entry, requestedDuration: built.duration, cost: cost)
+        }
+        let what = "\(request.role.rawValue) on \(entry.model)" + (request.scene.map { " for scene \($0)" } ?? "")
+        let reservation = try await meter.reserve(built.estimate, for: what)
+        let outputDir = (scratch as NSString).appendingPathComponent("call-\(key.prefix(16))-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        let journal = InFlightJournal(cache: cache, key: key, provider: entry.provider, model: entry.model)
+        let previous = cache?.inFlight(key)
+        let call = PredictionCall(model: entry.model, input: built.input, files: built.files, expectedOutput: entry.output,
+                                  outputDirectory: outputDir, resumeId: previous?.predictionId,
+                                  mayExistSince: previous?.predictionId == nil ? previous?.sentAt : nil)
+        let result: PredictionResult
+        do {
+            result = try await routed.backend.run(call, observer: journal)
+        } catch {
+            await meter.release(reservation)
+            if let e = error as? ReelError, e.code == .providerFailed || e.code == .providerRejected {
+                // The prediction ended; nothing is left to follow. Record the failed call (providers bill on success).
+                cache?.clearInFlight(key)
+                await meter.record(CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model,
+                                             scene: request.scene, units: 0, unit: entry.price.unit, unitPrice: built.unitPrice,
+                                             cacheHit: false, predictionId: journal.predictionId, at: Date(), kind: kind, status: "failed"))
+            }
+            try? FileManager.default.removeItem(atPath: outputDir)
+            throw error
+        }
+        let cost = Self.cost(of: result, request: request, entry: entry, built: built)
+        await meter.settle(reservation, with: cost)
+        var files = result.files, text = result.text
+        if useCache, let cache {
+            let hit = try cache.store(key: key, provider: entry.provider, model: entry.model, result: result)
+            files = hit.files; text = hit.record.text
+            try? FileManager.default.removeItem(atPath: outputDir)
+        }
+        cache?.clearInFlight(key)
+        return ModelOutput(files: files, text: text, entry: entry, requestedDuration: built.duration, cost: cost)
+    }
+
+    static func cost(of result: PredictionResult, request: ModelRequest, entry: ModelEntry, built: BuiltInput) -> CostEntry {
+        let common = (role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model)
+        if entry.price.unit == "token" {
+            let input = result.metrics["input_token_count"]?.intValue ?? 0
+            let output = result.metrics["output_token_count"]?.intValue ?? 0
+            let total = entry.price.tokenCost(input: input, output: output)
+            return CostEntry(role: common.role, provider: common.provider, model: common.model, scene: request.scene,
+                             units: Double(input + output), unit: "token", unitPrice: input + output > 0 ? total / Double(input + output) : 0,
+                             cacheHit: false, predictionId: result.id, at: Date(), kind: entry.output.rawValue, status: "succeeded",
+                             cost: total, inputTokens: input, outputTokens: output)
+        }
+        var units = built.units
+        if entry.price.unit == "image" { units = Double(max(1, result.files.count)) }
+        if entry.price.unit == "gpu-second" { units = result.metrics["predict_time"]?.doubleValue ?? built.units }
+        return CostEntry(role: common.role, provider: common.provider, model: common.model, scene: request.scene, units: units,
+                         unit: entry.price.unit, unitPrice: built.unitPrice, cacheHit: false, predictionId: result.id, at: Date(),
+                         kind: entry.output.rawValue, status: "succeeded")
+    }
+
+    /// Prices a request without running it (for `plan --estimate` and budgets).
+    /// Uses the primary model with its inputs fitted to its live schema (reading a schema is free), so a call the cache
+    /// holds is recognised as the same call.
+    public func estimate(_ request: ModelRequest) async -> (entry: ModelEntry, cost: Double, cached: Bool, cachedFiles: [String])? {
+        guard let routed = chains[request.role]?.first else { return nil }
+        let checked = try? await schemas.fit(routed.entry, backend: routed.backend)
+        let fit = (checked ?? nil) ?? InputFit.unchecked(routed.entry)
+        let built = fit.inputs(for: request, entry: routed.entry)
+        var hit: GenerationCache.Hit?
+        if useCache, let cache,
+           let key = try? GenerationCache.key(provider: routed.entry.provider, model: routed.entry.model, input: built.input, files: built.files, seed: request.seed) {
+            hit = cache.lookup(key)
+        }
+        return (routed.entry, hit == nil ? built.estimate : 0, hit != nil, hit?.files ?? [])
+    }
+}
+
+/// Writes a prediction's id to the in-flight journal as soon as the server names it.
+final class InFlightJournal: PredictionObserver, Sendable {
+    let cache: GenerationCache?
+    let key: String
+    let provider: ProviderKind
+    let model: String
+    private let id = Mutex<String?>(nil)
+
+    init(cache: GenerationCache?, key: String, provider: ProviderKind, model: String) {
+        self.cache = cache; self.key = key; self.provider = provider; self.model = model
+    }
+
+    var predictionId: String? { id.withLock { $0 } }
+
+    func created(predictionId: String) async throws {
+        id.withLock { $0 = predictionId }
+        try cache?.noteInFlight(key, predictionId: predictionId, provider: provider, model: model)
+    }
+
+    func creating(at time: Date) async throws {
+        try cache?.noteInFlight(key, predictionId: nil, provider: provider, model: model, sentAt: time)
+    }
+}
+
+/// A request mapped onto one model's inputs, with its price.
+struct BuiltInput: Sendable {
+    var input: [String: JSONValue]
+    var files: [String: [String]]
+    var duration: Double?
+    var units: Double
+    var unitPrice: Double
+    var estimate: Double
+}
+
+/// Which of a registry entry's input names the model really has (read from its live schema), and their allowed values.
+struct InputFit: Sendable {
+    var names: [String: String]
+    var schema: ModelInputSchema?
+
+    static func unchecked(_ entry: ModelEntry) -> InputFit { InputFit(names: entry.inputs, schema: nil) }
+
+    func inputs(for request: ModelRequest, entry: ModelEntry) -> BuiltInput {
+        var input: [String: JSONValue] = entry.fixed ?? [:]
+        var files: [String: [String]] = [:]
+        let caps = entry.capabilities
+        func set(_ field: String, _ value: JSONValue?) {
+            guard let name = names[field], let value else { return }
+            input[name] = allowedValue(value, for: name)
+        }
+        set("prompt", .string(request.prompt))
+        set("negativePrompt", request.negativePrompt.map(JSONValue.string))
+        if caps.seed != false { set("seed", .number(Double(request.seed % 2_147_483_647))) }
+        if let aspect = request.aspect, caps.aspectRatios.map({ $0.contains(aspect.rawValue) }) ?? true {
+            set("aspectRatio", .string(aspect.rawValue))
+        }
+        let resolution = caps.resolutions?[request.preset.rawValue]
+        set("resolution", resolution.map(JSONValue.string))
+        var duration: Double?
+        if let wanted = request.duration {
+            duration = caps.duration(toCover: wanted)
+            if let d = duration, names["duration"] != nil { set("duration", .number(d.rounded() == d ? d : d.rounded(.up))) }
+        } else if let first = caps.durations?.first, caps.durations?.count == 1 {
+            duration = first
+        }
+        if request.role.isLLM || entry.output == .text {
+            set("maxTokens", .number(2048)); set("temperature", .number(0.2))
+        }
+        if let first = request.firstFrame, let name = names["firstFrame"], caps.firstFrame != false { files[name] = [first] }
+        if let last = request.lastFrame, let name = names["lastFrame"], caps.lastFrame == true { files[name] = [last] }
+        for name in files.keys { input[name] = nil }
+
+        let unitPrice = entry.price.unitPrice(resolution: resolution)
+        let units: Double
+        switch entry.price.unit {
+        case "second": units = duration ?? request.duration ?? 5
+        case "character": units = Double(request.prompt.count)
+        case "token": units = 0
+        default: units = 1
+        }
+        let estimate = entry.price.unit == "token"
+            ? entry.price.tokenCost(input: request.prompt.count / 4 + 500, output: 2048)
+            : units * unitPrice
+        return BuiltInput(input: input, files: files, duration: duration, units: units, unitPrice: unitPrice, estimate: estimate)
+    }
+
+    /// The value itself when the schema allows it; otherwise the nearest allowed value (numbers) or the value as is.
+    func allowedValue(_ value: JSONValue, for name: String) -> JSONValue {
+        guard let property = schema?.properties[name] else { return value }
+        var v = value
+        if let n = v.doubleValue {
+            var x = n
+            if property.type == "integer" { x = x.rounded() }
+            if let lo = property.minimum { x = max(x, lo) }
+            if let hi = property.maximum { x = min(x, hi) }
+            v = .number(x)
+        }
+        guard let allowed = property.allowed, !allowed.isEmpty, !allowed.contains(v) else { return v }
+        if let n = v.doubleValue {
+            let numbers = allowed.compactMap(\.doubleValue)
+            if let best = numbers.filter({ $0 >= n }).min() ?? numbers.max() { return .number(best) }
+        }
+        if let s = v.stringValue, let match = allowed.first(where: { $0.stringValue?.lowercased() == s.lowercased() }) { return match }
+        return v
+    }
+}
+
+/// Reads each model's live input schema once per run and checks the registry's input names against it, so a renamed
+/// input is caught before anything is paid for.
+actor SchemaBook {
+    private var fits: [String: InputFit?] = [:]
+    private let warn: @Sendable (String) -> Void
+    init(warn: @escaping @Sendable (String) -> Void) { self.warn = warn }
+
+    /// The usable inputs of `entry`, or nil when the model lacks an input it cannot do without.
+    func fit(_ entry: ModelEntry, backend: any PredictionBackend) async throws -> InputFit? {
+        if let known = fits[entry.label] { return known }
+        let schema: ModelInputSchema
+        do {
+            schema = try await backend.inputSchema(model: entry.model)
+        } catch let e as ReelError where e.code == .providerUnavailable {
+            warn("could not read the input schema of \(entry.model) (\(e.message)); using the registry's input names unchecked")
+            return InputFit.unchecked(entry)
+        }
+        var names = entry.inputs
+        if !schema.properties.isEmpty {
+            for (field, name) in entry.inputs where schema.properties[name] == nil {
+                names[field] = nil
+                let essential = field == "prompt" || field == "image"
+                    || field == "firstFrame" && entry.capabilities.firstFrameRequired == true
+                if essential {
+                    warn("\(entry.model) has no input '\(name)' (for \(field)) any more; skipping it")
+                    fits[entry.label] = .some(nil)
+                    return nil
+                }
+                warn("\(entry.model) has no input '\(name)' (for \(field)); sending the request without it")
+            }
+            for name in schema.required where !Set(names.values).contains(name) && entry.fixed?[name] == nil {
+                warn("\(entry.model) requires the input '\(name)', which the registry does not map; skipping it")
+                fits[entry.label] = .some(nil)
+                return nil
+            }
+        }
+        let fit = InputFit(names: names, schema: schema.properties.isEmpty ? nil : schema)
+        fits[entry.label] = .some(fit)
+        return fit
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import ReelCore
+import ReelMedia
+
+/// Makes a scene with AI models: a keyframe from the image role, animated by the video role, then fitted to the
+/// scene's frames. The first frame is, in order of preference: the user's image for the scene, the previous scene's
+/// last frame (when the plan chains the two), or a generated keyframe. Models that take no first frame get none.
+public struct ModelClipProvider: ClipProvider {
+    let models: ModelRunner
+    let runner: any ProcessRunner
+    let probe: MediaProbe
+    let lastFrames: FrameBoard
+    /// Scratch space for extracted frames.
+    let scratch: String
+
+    public init(models: ModelRunner, scratch: String, runner: any ProcessRunner = SubprocessRunner()) {
+        self.models = models; self.runner = runner; self.probe = MediaProbe(runner: runner)
+        self.lastFrames = FrameBoard(); self.scratch = scratch
+    }
+
+    public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        let scene = request.scene, brief = request.brief
+        let videoRole = Role.clip(for: brief.preset)
+        guard let videoModel = models.primary(videoRole) else {
+            throw ReelError(.providerUnavailable, "no model is configured for the role \(videoRole.rawValue)")
+        }
+        let seed = Self.seed(request.seed, scene: scene.index)
+        var firstFrame: String?
+        if videoModel.capabilities.firstFrame == true {
+            if let media = scene.source.media {
+                firstFrame = media
+            } else if !Self.needsKeyframe(scene, videoModel: videoModel) {
+                firstFrame = try await lastFrames.lastFrame(of: scene.index - 1)
+            } else {
+                let keyframe = try await models.run(ModelRequest(role: Role.keyframe(for: brief.preset), scene: scene.index,
+                                                                 prompt: scene.prompt, aspect: brief.aspect, preset: brief.preset, seed: seed))
+                guard let image = keyframe.files.first else {
+                    throw ReelError(.providerFailed, "the keyframe model \(keyframe.entry.model) returned no image for scene \(scene.index)")
+                }
+                firstFrame = image
+            }
+        }
+        let clip = try await models.run(ModelRequest(role: videoRole, scene: scene.index, prompt: scene.prompt, firstFrame: firstFrame,
+                                                     duration: scene.duration, aspect: brief.aspect, preset: brief.preset, seed: seed))
+        guard let video = clip.files.first else {
+            throw ReelError(.providerFailed, "the video model \(clip.entry.model) returned no clip for scene \(scene.index)")
+        }
+        try await fit(video, to: request)
+        try await lastFrames.publish(scene.index, frame: extractLastFrame(of: request.output, scene: scene.index))
+        return ClipResult(path: request.output, cost: nil)
+    }
+
+    /// The seed a scene's model calls use: the run's seed, moved per scene so scenes differ but repeat exactly.
+    public static func seed(_ runSeed: UInt64, scene: Int) -> UInt64 { runSeed &+ UInt64(scene) &* 1_000_003 }
+
+    /// Whether a scene asks the image role for a keyframe (not when it starts from the user's image or the previous
+    /// scene's last frame, nor when the video model takes no first frame).
+    public static func needsKeyframe(_ scene: Scene, videoModel: ModelEntry) -> Bool {
+        videoModel.capabilities.firstFrame == true && scene.source.media == nil && !(scene.source.chain == true && scene.index > 0)
+    }
+
+    /// Scales and crops the model's clip to the frame, converts it to 30 fps and trims it to the scene; a clip shorter
+    /// than its scene is slowed (at most to half speed) and then holds its last frame.
+    func fit(_ video: String, to request: ClipRequest) async throws {
+        typealias F = FilterGraph.Filter
+        let info = try await probe.probe(video)
+        guard let stream = info.video, (stream.width ?? 0) > 0 else {
+            throw ReelError(.providerFailed, "the clip made for scene \(request.scene.index) has no picture")
+        }
+        let have = stream.duration ?? info.duration ?? request.scene.duration
+        let need = Double(request.frames) / Double(FrameClock.fps)
+        let stretch = have > 0 && have < need ? min(2, need / have) : 1
+        var filters: [F] = []
+        if stretch > 1.001 { filters.append(F("setpts", [(nil, String(format: "%.5f*PTS", stretch))])) }
+        filters += [F("fps", [(nil, "30")])] + FilterGraph.cover(width: request.size.width, height: request.size.height)
+        filters += [F("tpad", ["stop_mode": "clone", "stop_duration": String(format: "%.3f", max(0, need - have * stretch) + 0.1)]),
+                    F("format", [(nil, "yuv420p")])]
+        var graph = FilterGraph()
+        graph.add(["0:v"], filters, ["v"])
+        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-i", "file:" + video, "-filter_complex", graph.description,
+                    "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)
+        _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed, what: "fitting the generated clip to scene \(request.scene.index)")
+    }
+
+    func extractLastFrame(of clip: String, scene: Int) async throws -> String {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let path = (scratch as NSString).appendingPathComponent("scene-\(scene)-last.png")
+        _ = try await runner.runChecked("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y", "-sseof", "-0.2", "-i", "file:" + clip,
+                                                   "-update", "1", "-frames:v", "1", path],
+                                        failure: .generationFailed, what: "taking the last frame of scene \(scene)")
+        return path
+    }
+}
+
+/// The last frame of each finished scene, for the scene chained after it.
+actor FrameBoard {
+    private var frames: [Int: String] = [:]
+
+    func publish(_ scene: Int, frame: String) { frames[scene] = frame }
+
+    /// Waits until the scene's last frame is known. Scenes are started in order, so the one waited for is already
+    /// running; if it fails, the whole generation is cancelled and this wait ends with it.
+    func lastFrame(of scene: Int) async throws -> String {
+        while true {
+            if let frame = frames[scene] { return frame }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
