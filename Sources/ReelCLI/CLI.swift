@@ -55,6 +55,8 @@ public enum CLI {
             report(code: e.code.rawValue, message: e.message, json: json)
             return e.isUserInput ? 2 : 1
         }
+        // A command that already printed its report and only sets the exit code.
+        if let exit = error as? ExitCode { return exit.rawValue }
         // Help and usage errors can also surface from `run` (ArgumentParser parses lazily for subcommands).
         if Reelsmith.exitCode(for: error) == .success {
             print(Reelsmith.fullMessage(for: error))

@@ -42,7 +42,14 @@ struct Generate: AsyncParsableCommand, JSONReporting {
         let scratch = try WorkDirectory(keeping: nil)
         defer { scratch.removeIfTemporary() }
         let pipeline = try Configuration.fromEnvironment().pipeline(options: options, progress: progress, scratch: scratch.root)
-        let result = try await pipeline.generate(request)
+        let result: GenerateOutcome
+        do {
+            result = try await pipeline.generate(request)
+        } catch let e as ReelError where !e.isUserInput && options.seed == nil && options.plan == nil && pipeline.usesModels {
+            // Paid generations are cached under their seed: naming it is how a failed run is repeated without paying
+            // again for what it finished.
+            throw ReelError(e.code, e.message + " (seed \(request.seed): re-run with --seed \(request.seed) to reuse what was generated)", cause: e)
+        }
         let m = result.manifest
         if json {
             try printJSON(GenerateReport(video: result.video, manifest: result.manifestPath, duration: m.video.duration,

@@ -98,7 +98,13 @@ struct Doctor: AsyncParsableCommand, JSONReporting {
         let environment = Dictionary(uniqueKeysWithValues: names.map { ($0, !(env[$0] ?? "").isEmpty) })
         let report = Report(version: ReelVersion.current, dataDirectory: Configuration.fromEnvironment().dataDirectory, tools: tools,
                             environment: environment, roles: setup.assignments)
-        if json { try printJSON(report); return }
+        let missing = tools.contains { !$0.found }
+        if json {
+            try printJSON(report)
+            // The report is the one JSON object on standard output; the exit code still says a tool is missing.
+            if missing { throw ExitCode(1) }
+            return
+        }
         print("reelsmith \(report.version), data directory \(report.dataDirectory)")
         for t in tools { print("\(t.found ? "ok     " : "MISSING") \(t.name)\(t.version.map { ": " + $0 } ?? "")") }
         print("environment: " + names.filter { environment[$0] == true }.joined(separator: ", ").ifEmpty("no provider variables set"))
@@ -106,7 +112,7 @@ struct Doctor: AsyncParsableCommand, JSONReporting {
             let fallbacks = a.fallbacks.isEmpty ? "" : " (then \(a.fallbacks.joined(separator: ", ")))"
             print("\(a.role.padding(toLength: 18, withPad: " ", startingAt: 0)) \(a.provider):\(a.model)\(fallbacks) — \(a.reason)")
         }
-        if tools.contains(where: { !$0.found }) { throw ReelError(.toolMissing, "ffmpeg and ffprobe are needed; install the ffmpeg package") }
+        if missing { throw ReelError(.toolMissing, "ffmpeg and ffprobe are needed; install the ffmpeg package") }
     }
 }
 

@@ -96,13 +96,18 @@ public struct Capabilities: Codable, Sendable, Hashable {
     public var maxDuration: Double? { durationRange?.last ?? durations?.max() }
 
     /// The clip length to ask for a scene of `seconds`: the shortest the model offers that covers it, else its longest.
+    /// A clip up to a quarter shorter than the scene is preferred to one twice its price (the clip is slowed to fit).
     public func duration(toCover seconds: Double) -> Double? {
         if let range = durationRange, range.count == 2 {
             return min(max(seconds.rounded(.up), range[0]), range[1])
         }
         guard let options = durations?.sorted(), !options.isEmpty else { return nil }
+        if let shorter = options.last(where: { $0 < seconds - 1e-6 }), seconds / shorter <= Self.acceptableStretch { return shorter }
         return options.first(where: { $0 >= seconds - 1e-6 }) ?? options.last
     }
+
+    /// How much a clip may be slowed to fill its scene before a longer clip is worth its price.
+    public static let acceptableStretch = 1.25
 }
 
 /// One concrete model that can fill a role: where it runs, how Reelsmith's request maps onto its inputs, what it costs.

@@ -33,8 +33,13 @@ public struct SceneSource: Codable, Sendable, Hashable {
     public var mediaOffset: Double?
     /// For model providers: the scene starts from the previous scene's last frame (a continuous shot).
     public var chain: Bool?
-    public init(provider: String, model: String, media: String? = nil, mediaOffset: Double? = nil, chain: Bool? = nil) {
+    /// For model providers: the scene shows the rest of the clip generated for the previous scene, punched in (a
+    /// tighter crop), instead of paying for a new clip.
+    public var continuesClip: Bool?
+    public init(provider: String, model: String, media: String? = nil, mediaOffset: Double? = nil, chain: Bool? = nil,
+                continuesClip: Bool? = nil) {
         self.provider = provider; self.model = model; self.media = media; self.mediaOffset = mediaOffset; self.chain = chain
+        self.continuesClip = continuesClip
     }
 
     /// Providers that can make a scene: the offline ones and the model servers.
@@ -131,6 +136,12 @@ public struct Plan: Codable, Sendable, Equatable {
                 throw ReelError(.badPlan, "scene \(i) starts at \(scene.start) s but the previous one ends at \(FrameClock.seconds(expectedStart)) s")
             }
             guard b - a >= minFrames else { throw ReelError(.badPlan, "scene \(i) is shorter than \(minFrames) frames") }
+            if scene.source.chain == true || scene.source.continuesClip == true {
+                // A chained scene starts from the last frame a model made for the scene before it.
+                guard i > 0, ["replicate", "cog"].contains(scene.source.provider), ["replicate", "cog"].contains(scenes[i - 1].source.provider) else {
+                    throw ReelError(.badPlan, "scene \(i) continues the previous scene's shot (chain or continuesClip), which needs both scenes made by a model provider")
+                }
+            }
             guard !scene.prompt.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ReelError(.badPlan, "scene \(i) has an empty prompt")
             }

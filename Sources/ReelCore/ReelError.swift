@@ -33,6 +33,8 @@ public struct ReelError: Error, Sendable, CustomStringConvertible, LocalizedErro
         public static let providerFailed = Code(rawValue: "provider-failed")
         /// The provider rejected the request as invalid (422 and other 4xx).
         public static let providerRejected = Code(rawValue: "provider-rejected")
+        /// The prediction succeeded (and was paid for) but its output could not be fetched or used.
+        public static let outputLost = Code(rawValue: "output-lost")
         /// A paid call would pass the budget the user set.
         public static let budgetExceeded = Code(rawValue: "budget-exceeded")
         public static let internalError = Code(rawValue: "internal")

@@ -9,9 +9,12 @@ public struct ClipModel: Sendable, Hashable {
     public var acceptsFirstFrame: Bool
     /// The longest clip it makes in one call; longer scenes are split.
     public var longestClip: Double?
+    /// It is paid per clip of a fixed length (not per second): what a short scene leaves of its clip is free footage.
+    public var pricedPerClip: Bool
 
-    public init(provider: String, model: String, acceptsFirstFrame: Bool, longestClip: Double?) {
+    public init(provider: String, model: String, acceptsFirstFrame: Bool, longestClip: Double?, pricedPerClip: Bool = false) {
         self.provider = provider; self.model = model; self.acceptsFirstFrame = acceptsFirstFrame; self.longestClip = longestClip
+        self.pricedPerClip = pricedPerClip
     }
 }
 
@@ -31,7 +34,8 @@ extension Plan {
             if scene.source.provider == "offline" || userImage && clips.acceptsFirstFrame {
                 s.source = SceneSource(provider: clips.provider, model: clips.model, media: userImage ? scene.source.media : nil)
             }
-            out += split(s, longest: clips.longestClip, beats: beats)
+            // Only a model's scenes are split: the user's clips play as they are.
+            out += s.source.provider == clips.provider ? split(s, longest: clips.longestClip, beats: beats) : [s]
         }
         for i in out.indices {
             out[i].index = i
@@ -42,19 +46,47 @@ extension Plan {
                 out[i].source.chain = true
             }
         }
+        if clips.pricedPerClip, let length = clips.longestClip { reuseClips(&out, clipLength: length, provider: clips.provider) }
+        // Splitting can leave a transition longer than a now shorter scene allows: shorten it to an even frame count.
+        for i in out.indices.dropLast() {
+            guard let t = out[i].transition, t.kind != .cut else { continue }
+            let room = min(out[i].duration, out[i + 1].duration)
+            if t.duration > room {
+                let frames = Int((room * Double(FrameClock.fps) / 2).rounded(.down)) * 2
+                out[i].transition = Transition(kind: t.kind, duration: Double(frames) / Double(FrameClock.fps))
+            }
+        }
         var plan = self
         plan.scenes = out
         return plan
     }
 
+    /// Hard-cut neighbours in the same part of the song share one fixed-length clip: the later scene shows the rest of
+    /// the earlier one's clip, punched in, so a beat cut is still seen and no second clip is paid for.
+    private func reuseClips(_ scenes: inout [Scene], clipLength: Double, provider: String) {
+        var used = 0.0
+        for i in scenes.indices {
+            let s = scenes[i]
+            let modelMade = s.source.provider == provider && s.source.media == nil
+            defer { used = scenes[i].source.continuesClip == true ? used + s.duration : (modelMade ? s.duration : 0) }
+            guard i > 0, modelMade, s.source.chain != true else { continue }
+            let previous = scenes[i - 1]
+            guard previous.source.provider == provider, previous.source.media == nil, previous.transition?.kind ?? .cut == .cut,
+                  previous.role == s.role, used > 0, used + s.duration <= clipLength - 0.1 else { continue }
+            scenes[i].source.continuesClip = true
+        }
+    }
+
     private func split(_ scene: Scene, longest: Double?, beats: [Double]) -> [Scene] {
         guard let longest, longest > 0.5, scene.duration > longest + 1e-6 else { return [scene] }
         let parts = Int((scene.duration / longest).rounded(.up))
+        // How far a cut may move to a beat while every part stays within the longest clip.
+        let slack = min(longest * 0.2, (longest - scene.duration / Double(parts)) / 2)
         var cuts: [Double] = []
         for k in 1..<parts {
             let even = scene.start + scene.duration * Double(k) / Double(parts)
             let lower = (cuts.last ?? scene.start) + 0.5
-            let near = beats.filter { $0 > lower && $0 < scene.end - 0.5 && abs($0 - even) <= longest * 0.2 }
+            let near = beats.filter { $0 > lower && $0 < scene.end - 0.5 && abs($0 - even) <= slack }
                 .min { abs($0 - even) < abs($1 - even) }
             cuts.append(FrameClock.snap(near ?? even))
         }

@@ -72,6 +72,9 @@ public struct ClassicPipeline: Sendable {
     /// Plans with an LLM when one is configured; the rule planner otherwise.
     let llmPlanner: LLMPlanner?
 
+    /// True when some AI model (paid or self-hosted) makes part of the video.
+    public var usesModels: Bool { models != nil || llmPlanner != nil }
+
     public init(pcmSource: any PCMSource, clips: any ClipProvider, renderer: TimelineRenderer, probe: MediaProbe,
                 progress: any ProgressSink, concurrency: Int, analysisCache: AnalysisCache? = nil,
                 meter: CostMeter = CostMeter(budget: nil), models: ModelRunner? = nil,
@@ -100,22 +103,26 @@ public struct ClassicPipeline: Sendable {
     ///   - scratch: a folder for downloads and extracted frames, owned by the caller.
     public static func configured(setup: ProviderSetup, progress: any ProgressSink, budget: Double?, generationCache: GenerationCache?,
                                   useCache: Bool, scratch: String, runner: any ProcessRunner = SubprocessRunner(),
-                                  analysisCache: AnalysisCache? = nil, modelConcurrency: Int = 4) -> ClassicPipeline {
+                                  analysisCache: AnalysisCache? = nil, modelSceneWidth: Int = 16) -> ClassicPipeline {
         let warn: @Sendable (String) -> Void = { progress.report(.warning($0)) }
         let meter = CostMeter(budget: budget, warn: warn)
-        var providers: [String: any ClipProvider] = ["offline": ProceduralClipProvider(runner: runner),
-                                                     "user-media": UserMediaClipProvider(runner: runner)]
+        // ffmpeg work stays `offlineWidth` wide however many scenes wait on models at once.
+        let localWork = ConcurrencyLimit(offlineWidth)
+        var providers: [String: any ClipProvider] = ["offline": LimitedClipProvider(ProceduralClipProvider(runner: runner), limit: localWork),
+                                                     "user-media": LimitedClipProvider(UserMediaClipProvider(runner: runner), limit: localWork)]
         var models: ModelRunner?
         if !setup.chains.isEmpty {
             let runnerForModels = setup.runner(cache: generationCache, useCache: useCache, meter: meter, scratch: scratch, warn: warn)
-            let clipProvider = ModelClipProvider(models: runnerForModels, scratch: (scratch as NSString).appendingPathComponent("frames"), runner: runner)
+            let clipProvider = ModelClipProvider(models: runnerForModels, scratch: (scratch as NSString).appendingPathComponent("frames"),
+                                                 localWork: localWork, runner: runner)
             providers["replicate"] = clipProvider
             providers["cog"] = clipProvider
             models = runnerForModels
         }
-        let planner = setup.planner.map { LLMPlanner(llm: $0, meter: meter, fallback: RulePlanner(), warn: warn) }
-        // Model calls spend most of their time waiting on the provider, so more of them run at once than ffmpeg jobs.
-        let width = models == nil ? offlineWidth : max(offlineWidth, modelConcurrency)
+        let planner = setup.planner.map { LLMPlanner(llm: $0, meter: meter, fallback: RulePlanner(), cache: useCache ? generationCache : nil, warn: warn) }
+        // Scenes made by models spend most of their time waiting on the provider (whose client bounds its own requests),
+        // so many are under way at once while ffmpeg work stays bounded by `localWork`.
+        let width = models == nil ? offlineWidth : max(offlineWidth, modelSceneWidth)
         return ClassicPipeline(pcmSource: FFmpegPCMSource(runner: runner), clips: ClipRouter(providers: providers),
                                renderer: TimelineRenderer(runner: runner), probe: MediaProbe(runner: runner), progress: progress,
                                concurrency: width, analysisCache: analysisCache, meter: meter, models: models,
@@ -291,6 +298,7 @@ public struct ClassicPipeline: Sendable {
             calls.append(.init(role: Role.music.rawValue, model: song.entry.model, scene: nil, cost: CostLedger.round(song.cost), cached: song.cached))
         }
         let videoRole = Role.clip(for: brief.preset), imageRole = Role.keyframe(for: brief.preset)
+        let spans = Timeline.clipSpans(of: plan)
         for scene in plan.scenes where scene.source.provider == "replicate" || scene.source.provider == "cog" {
             let seed = ModelClipProvider.seed(plan.seed, scene: scene.index)
             var firstFrame = scene.source.media
@@ -300,8 +308,9 @@ public struct ClassicPipeline: Sendable {
                 calls.append(.init(role: imageRole.rawValue, model: key.entry.model, scene: scene.index, cost: CostLedger.round(key.cost), cached: key.cached))
                 firstFrame = key.cachedFiles.first
             }
-            if let clip = await models.estimate(ModelRequest(role: videoRole, scene: scene.index, prompt: scene.prompt, firstFrame: firstFrame,
-                                                             duration: scene.duration, aspect: brief.aspect, preset: brief.preset, seed: seed)) {
+            if ModelClipProvider.needsClip(scene), let clip = await models.estimate(ModelRequest(role: videoRole, scene: scene.index, prompt: scene.prompt, firstFrame: firstFrame,
+                                                             duration: Double(spans[scene.index].frames) / Double(FrameClock.fps),
+                                                             aspect: brief.aspect, preset: brief.preset, seed: seed)) {
                 calls.append(.init(role: videoRole.rawValue, model: clip.entry.model, scene: scene.index, cost: CostLedger.round(clip.cost), cached: clip.cached))
             }
         }

@@ -15,15 +15,18 @@ public struct LLMPlanner: Sendable {
     /// The warnings about the outcome (the rule-based plan was used, and why) are returned by `plan`, not sent here,
     /// so a caller that reports the returned warnings reports each once.
     public let warn: @Sendable (String) -> Void
+    /// Keeps usable answers, keyed by the model, the whole request and the seed, so the same run planned again gets the
+    /// same plan (and so the same cached generations) without paying for the LLM again. Nil: no cache.
+    public let cache: GenerationCache?
 
     /// Sampling temperature: low, so a seed and the same inputs give nearly the same plan.
     public static let temperature = 0.2
     /// The ledger role.
     public static let role = Role.llmPlanner.rawValue
 
-    public init(llm: any StructuredLLM, meter: CostMeter, fallback: RulePlanner = RulePlanner(),
+    public init(llm: any StructuredLLM, meter: CostMeter, fallback: RulePlanner = RulePlanner(), cache: GenerationCache? = nil,
                 warn: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.llm = llm; self.meter = meter; self.fallback = fallback; self.warn = warn
+        self.llm = llm; self.meter = meter; self.fallback = fallback; self.cache = cache; self.warn = warn
     }
 
     /// Plans a video of `duration` seconds beginning `songStart` seconds into the song.
@@ -40,6 +43,14 @@ public struct LLMPlanner: Sendable {
         let ruleBased = { (why: String) -> (plan: Plan, warnings: [String]) in
             let warning = why + "; using the rule-based plan"
             return (fallback.plan(brief: brief, analysis: analysis, songStart: songStart, duration: duration, seed: seed, media: media), [warning])
+        }
+        let key = cacheKey(request, seed: seed)
+        if let key, let hit = cache?.lookup(key), let text = hit.record.text,
+           let plan = try? PlanDraft.validate(answer: Data(text.utf8), context: context) {
+            await meter.record(CostEntry(role: Self.role, provider: llm.provider.rawValue, model: llm.model, scene: nil, units: 0, unit: "token",
+                                         unitPrice: 0, cacheHit: true, predictionId: hit.record.predictionId, at: Date(),
+                                         kind: OutputKind.text.rawValue, status: "succeeded"))
+            return (plan, [])
         }
         var attempt = 0
         while true {
@@ -62,6 +73,10 @@ public struct LLMPlanner: Sendable {
             do {
                 let plan = try PlanDraft.validate(answer: Data(response.text.utf8), context: context)
                 await settle(reservation, response, usable: true)
+                if let key {
+                    try? cache?.store(key: key, provider: llm.provider, model: llm.model,
+                                      result: PredictionResult(id: response.id ?? "", files: [], text: response.text, metrics: [:]))
+                }
                 return (plan, [])
             } catch let error as PlanDraftError {
                 await settle(reservation, response, usable: false)
@@ -71,6 +86,14 @@ public struct LLMPlanner: Sendable {
                 request.messages += [.assistant(response.text), .user(Self.correction(error))]
             }
         }
+    }
+
+    /// The first request's cache key: provider, model, system prompt, messages, schema, allowance and the seed.
+    func cacheKey(_ request: LLMRequest, seed: UInt64) -> String? {
+        let input: [String: JSONValue] = [
+            "system": .string(request.system), "messages": .array(request.messages.map { .string("\($0.role.rawValue): \($0.text)") }),
+            "schema": request.schema, "maxTokens": .number(Double(request.maxTokens)), "temperature": .number(request.temperature)]
+        return try? GenerationCache.key(provider: llm.provider, model: llm.model, input: input, files: [:], seed: seed)
     }
 
     /// Reserves the call's estimated price on the meter (input ≈ characters / 4, output = the allowance), then calls.

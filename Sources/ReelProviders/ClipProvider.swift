@@ -40,3 +40,15 @@ public struct ClipRouter: ClipProvider {
         return try await provider.makeClip(request)
     }
 }
+
+/// Runs another provider's work at most `limit`'s width at once: ffmpeg jobs stay few while many scenes wait on
+/// remote models at the same time.
+public struct LimitedClipProvider: ClipProvider {
+    let base: any ClipProvider
+    let limit: ConcurrencyLimit
+    public init(_ base: any ClipProvider, limit: ConcurrencyLimit) { self.base = base; self.limit = limit }
+
+    public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        try await limit.withPermit { try await base.makeClip(request) }
+    }
+}

@@ -12,10 +12,12 @@ public struct ModelClipProvider: ClipProvider {
     let lastFrames: FrameBoard
     /// Scratch space for extracted frames.
     let scratch: String
+    /// Bounds the local ffmpeg work (fitting clips, taking last frames), which is separate from waiting on models.
+    let localWork: ConcurrencyLimit
 
-    public init(models: ModelRunner, scratch: String, runner: any ProcessRunner = SubprocessRunner()) {
+    public init(models: ModelRunner, scratch: String, localWork: ConcurrencyLimit, runner: any ProcessRunner = SubprocessRunner()) {
         self.models = models; self.runner = runner; self.probe = MediaProbe(runner: runner)
-        self.lastFrames = FrameBoard(); self.scratch = scratch
+        self.lastFrames = FrameBoard(); self.scratch = scratch; self.localWork = localWork
     }
 
     public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
@@ -23,6 +25,9 @@ public struct ModelClipProvider: ClipProvider {
         let videoRole = Role.clip(for: brief.preset)
         guard let videoModel = models.primary(videoRole) else {
             throw ReelError(.providerUnavailable, "no model is configured for the role \(videoRole.rawValue)")
+        }
+        if scene.source.continuesClip == true, scene.index > 0 {
+            return try await continueClip(request)
         }
         let seed = Self.seed(request.seed, scene: scene.index)
         var firstFrame: String?
@@ -41,12 +46,30 @@ public struct ModelClipProvider: ClipProvider {
             }
         }
         let clip = try await models.run(ModelRequest(role: videoRole, scene: scene.index, prompt: scene.prompt, firstFrame: firstFrame,
-                                                     duration: scene.duration, aspect: brief.aspect, preset: brief.preset, seed: seed))
+                                                     duration: Double(request.frames) / Double(FrameClock.fps), aspect: brief.aspect,
+                                                     preset: brief.preset, seed: seed))
         guard let video = clip.files.first else {
             throw ReelError(.providerFailed, "the video model \(clip.entry.model) returned no clip for scene \(scene.index)")
         }
-        try await fit(video, to: request)
-        try await lastFrames.publish(scene.index, frame: extractLastFrame(of: request.output, scene: scene.index))
+        let lastFrame = try await localWork.withPermit {
+            try await fit(video, to: request)
+            return try await extractLastFrame(of: request.output, scene: scene.index)
+        }
+        await lastFrames.publish(scene.index, frame: lastFrame, clip: video, usedUpTo: Double(request.frames) / Double(FrameClock.fps), punchedIn: false)
+        return ClipResult(path: request.output, cost: nil)
+    }
+
+    /// A scene cut from the rest of the previous scene's clip: it starts where that scene's part ended, cropped tighter
+    /// (or wider again, alternating) so the cut on the beat is seen. No model is called.
+    func continueClip(_ request: ClipRequest) async throws -> ClipResult {
+        let previous = try await lastFrames.clip(of: request.scene.index - 1)
+        let punchIn = !previous.punchedIn
+        let lastFrame = try await localWork.withPermit {
+            try await fit(previous.clip, to: request, from: previous.usedUpTo, zoom: punchIn ? 1.25 : 1)
+            return try await extractLastFrame(of: request.output, scene: request.scene.index)
+        }
+        await lastFrames.publish(request.scene.index, frame: lastFrame, clip: previous.clip,
+                                 usedUpTo: previous.usedUpTo + Double(request.frames) / Double(FrameClock.fps), punchedIn: punchIn)
         return ClipResult(path: request.output, cost: nil)
     }
 
@@ -57,27 +80,37 @@ public struct ModelClipProvider: ClipProvider {
     /// scene's last frame, nor when the video model takes no first frame).
     public static func needsKeyframe(_ scene: Scene, videoModel: ModelEntry) -> Bool {
         videoModel.capabilities.firstFrame == true && scene.source.media == nil && !(scene.source.chain == true && scene.index > 0)
+            && needsClip(scene)
     }
+
+    /// Whether a scene asks the video role for a clip (not when it shows the rest of the previous scene's clip).
+    public static func needsClip(_ scene: Scene) -> Bool { !(scene.source.continuesClip == true && scene.index > 0) }
 
     /// Scales and crops the model's clip to the frame, converts it to 30 fps and trims it to the scene; a clip shorter
     /// than its scene is slowed (at most to half speed) and then holds its last frame.
-    func fit(_ video: String, to request: ClipRequest) async throws {
+    func fit(_ video: String, to request: ClipRequest, from offset: Double = 0, zoom: Double = 1) async throws {
         typealias F = FilterGraph.Filter
         let info = try await probe.probe(video)
         guard let stream = info.video, (stream.width ?? 0) > 0 else {
             throw ReelError(.providerFailed, "the clip made for scene \(request.scene.index) has no picture")
         }
-        let have = stream.duration ?? info.duration ?? request.scene.duration
+        let have = max(0.1, (stream.duration ?? info.duration ?? request.scene.duration) - offset)
         let need = Double(request.frames) / Double(FrameClock.fps)
         let stretch = have > 0 && have < need ? min(2, need / have) : 1
         var filters: [F] = []
         if stretch > 1.001 { filters.append(F("setpts", [(nil, String(format: "%.5f*PTS", stretch))])) }
-        filters += [F("fps", [(nil, "30")])] + FilterGraph.cover(width: request.size.width, height: request.size.height)
+        filters += [F("fps", [(nil, "30")])]
+        if zoom > 1 {
+            // Punch in: crop the centre, then scale back up to the frame.
+            filters.append(F("crop", [(nil, String(format: "iw/%.3f", zoom)), (nil, String(format: "ih/%.3f", zoom))]))
+        }
+        filters += FilterGraph.cover(width: request.size.width, height: request.size.height)
         filters += [F("tpad", ["stop_mode": "clone", "stop_duration": String(format: "%.3f", max(0, need - have * stretch) + 0.1)]),
                     F("format", [(nil, "yuv420p")])]
         var graph = FilterGraph()
         graph.add(["0:v"], filters, ["v"])
-        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-i", "file:" + video, "-filter_complex", graph.description,
+        let seek = offset > 0 ? ["-ss", String(format: "%.3f", offset)] : []
+        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y"] + seek + ["-i", "file:" + video, "-filter_complex", graph.description,
                     "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)
         _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed, what: "fitting the generated clip to scene \(request.scene.index)")
     }
@@ -86,23 +119,37 @@ public struct ModelClipProvider: ClipProvider {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let path = (scratch as NSString).appendingPathComponent("scene-\(scene)-last.png")
         _ = try await runner.runChecked("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y", "-sseof", "-0.2", "-i", "file:" + clip,
-                                                   "-update", "1", "-frames:v", "1", path],
+                                                   "-update", "1", path],
                                         failure: .generationFailed, what: "taking the last frame of scene \(scene)")
         return path
     }
 }
 
-/// The last frame of each finished scene, for the scene chained after it.
+/// What each finished scene leaves for the scene after it: its last frame (for a chained shot) and the model clip it
+/// came from with how much of it is used (for a scene that continues the clip).
 actor FrameBoard {
+    struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var punchedIn: Bool }
     private var frames: [Int: String] = [:]
+    private var clips: [Int: ClipUse] = [:]
 
-    func publish(_ scene: Int, frame: String) { frames[scene] = frame }
+    func publish(_ scene: Int, frame: String, clip: String, usedUpTo: Double, punchedIn: Bool) {
+        frames[scene] = frame
+        clips[scene] = ClipUse(clip: clip, usedUpTo: usedUpTo, punchedIn: punchedIn)
+    }
 
     /// Waits until the scene's last frame is known. Scenes are started in order, so the one waited for is already
     /// running; if it fails, the whole generation is cancelled and this wait ends with it.
     func lastFrame(of scene: Int) async throws -> String {
         while true {
             if let frame = frames[scene] { return frame }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Waits until the scene's clip is known (as `lastFrame(of:)`).
+    func clip(of scene: Int) async throws -> ClipUse {
+        while true {
+            if let use = clips[scene] { return use }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -38,12 +38,15 @@ struct ReplicateEndToEndTests {
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    /// Paid calls a plan needs: a clip per scene plus a keyframe per scene that does not continue the previous shot.
+    /// Paid calls a plan needs: a clip per scene that does not show the rest of the previous scene's clip, and a
+    /// keyframe for each of those that does not continue the previous shot from its last frame.
     func callsNeeded(_ manifest: [String: Any]) throws -> (keyframes: Int, clips: Int) {
         let plan = try #require(manifest["plan"] as? [String: Any])
         let scenes = try #require(plan["scenes"] as? [[String: Any]])
-        let chained = scenes.filter { (($0["source"] as? [String: Any])?["chain"] as? Bool) == true }.count
-        return (scenes.count - chained, scenes.count)
+        let flag = { (scene: [String: Any], key: String) in ((scene["source"] as? [String: Any])?[key] as? Bool) == true }
+        let chained = scenes.filter { flag($0, "chain") }.count
+        let continued = scenes.filter { flag($0, "continuesClip") }.count
+        return (scenes.count - chained - continued, scenes.count - continued)
     }
 
     @Test func aVideoFromReplicateDespiteFaultsThenWhollyFromTheCache() async throws {

@@ -53,6 +53,32 @@ struct SceneRoutingTests {
         #expect(kept.scenes[0].source == image, "a model without a first frame cannot show the user's image")
     }
 
+    @Test func shortHardCutScenesShareAClipPricedPerClip() throws {
+        let brief = try PromptParser().parse("city at night")
+        let scenes = (0..<6).map { i in
+            Scene(index: i, start: Double(i) * 2, end: Double(i + 1) * 2, prompt: "p\(i)", content: "c", role: i < 4 ? .build : .peak,
+                  energy: 0.5, reason: "r", transition: i < 5 ? .cut : nil, source: .procedural)
+        }
+        let plan = Plan(brief: brief, seed: 1, songStart: 0, duration: 12, tempo: 120, scenes: scenes)
+        let perClip = ClipModel(provider: "replicate", model: "wan", acceptsFirstFrame: true, longestClip: 5.0625, pricedPerClip: true)
+        let routed = plan.routed(to: perClip)
+        try routed.validate()
+        // 2 s scenes: two fit in one 5.06 s clip; the arc role change at scene 4 starts a new clip.
+        #expect(routed.scenes.map { $0.source.continuesClip == true } == [false, true, false, true, false, true])
+        let perSecond = ClipModel(provider: "replicate", model: "seedance", acceptsFirstFrame: true, longestClip: 12, pricedPerClip: false)
+        #expect(plan.routed(to: perSecond).scenes.allSatisfy { $0.source.continuesClip == nil })
+    }
+
+    @Test func aPlanThatChainsOntoAProceduralSceneIsRefused() throws {
+        let (plan, analysis) = try plan()
+        var routed = plan.routed(to: wan, beats: analysis.beats)
+        routed.scenes[0].source = .procedural
+        routed.scenes[1].source.chain = true
+        #expect(throws: ReelError.self) { try routed.validate() }
+        routed.scenes[0].source = SceneSource(provider: "replicate", model: wan.model)
+        try routed.validate()
+    }
+
     @Test func aModelThatMakesAnyLengthSplitsNothing() throws {
         let (plan, _) = try plan()
         let any = ClipModel(provider: "cog", model: "local", acceptsFirstFrame: false, longestClip: nil)
@@ -67,6 +93,7 @@ struct RegistryValueTests {
     @Test func clipLengthsCoverTheSceneWithTheShortestOffer() {
         let kling = Capabilities(durations: [5, 10])
         #expect(kling.duration(toCover: 3.2) == 5)
+        #expect(kling.duration(toCover: 5.6) == 5, "slowing 5 s to 5.6 s is better than paying for 10 s")
         #expect(kling.duration(toCover: 7) == 10)
         #expect(kling.duration(toCover: 14) == 10)
         let seedance = Capabilities(durationRange: [2, 12])

@@ -105,6 +105,28 @@ struct LLMPlannerTests {
         #expect(abs(entry.unitPrice - cost / 1500) < 1e-15)
     }
 
+    @Test func aUsablePlanIsCachedSoTheSameRunPlansAlikeForFree() async throws {
+        let dir = try Fixtures.temporaryDirectory("llm-cache")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cache = GenerationCache(root: dir)
+        let llm = ScriptedLLM([.answer(goodAnswer)])
+        let first = try await LLMPlanner(llm: llm, meter: CostMeter(budget: nil), cache: cache)
+            .plan(brief: brief, analysis: analysis, songStart: 0, duration: 30, seed: 9)
+        let meter = CostMeter(budget: nil)
+        let again = try await LLMPlanner(llm: llm, meter: meter, cache: cache)
+            .plan(brief: brief, analysis: analysis, songStart: 0, duration: 30, seed: 9)
+        #expect(again.plan == first.plan)
+        let calls = await llm.script.requests.count
+        #expect(calls == 1, "the second plan came from the cache")
+        let ledger = await meter.ledger
+        #expect(ledger.entries.count == 1 && ledger.entries[0].cacheHit && ledger.total == 0)
+        // Another seed is another request.
+        _ = try await LLMPlanner(llm: llm, meter: CostMeter(budget: nil), cache: cache)
+            .plan(brief: brief, analysis: analysis, songStart: 0, duration: 30, seed: 10)
+        let callsAfter = await llm.script.requests.count
+        #expect(callsAfter == 2)
+    }
+
     @Test func aMalformedFirstAnswerIsCorrectedOnce() async throws {
         let llm = ScriptedLLM([.answer("{\"scenes\": [{\"end\": \"soon\"}]}"), .answer(goodAnswer)])
         let notes = Notes()

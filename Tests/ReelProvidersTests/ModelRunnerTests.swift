@@ -54,6 +54,24 @@ struct ModelRunnerTests {
         await fake.shutdown()
     }
 
+    @Test func aPaidOutputThatIsLostIsMeteredBeforeTheRetry() async throws {
+        let dir = try Fixtures.temporaryDirectory("runner-lost")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fake = try await FakeReplicate.start(token: Self.token, models: ReplicateCatalogue.all)
+        await fake.setLifecycle(starting: 0.01, processing: 0.05)
+        await fake.inject(.expireOutputs, on: .create)
+        let (runner, meter) = runner(fake, chain: shipped.chain(for: .videoDraft), dir: dir)
+        let out = try await runner.run(ModelRequest(role: .videoDraft, scene: 0, prompt: "rain", firstFrame: try await keyframe(dir),
+                                                    duration: 3, aspect: .landscape, preset: .draft, seed: 1))
+        #expect(out.entry.model == "wan-video/wan-2.2-i2v-fast")
+        let ledger = await meter.ledger
+        #expect(ledger.entries.map(\.status) == ["lost", "succeeded"])
+        let bill = await fake.bill
+        #expect(abs(ledger.total - bill) < 1e-9, "both predictions succeeded on Replicate and both are billed")
+        #expect(ledger.total == 0.1)
+        await fake.shutdown()
+    }
+
     @Test func aRenamedInputIsCaughtBeforePaying() async throws {
         let dir = try Fixtures.temporaryDirectory("runner-schema")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -278,11 +278,12 @@ actor RecordingObserver: PredictionObserver {
         await s.fake.shutdown()
     }
 
-    @Test func expiredOutputsAreProviderFailed() async throws {
+    /// A prediction that succeeded was paid for: losing its output is `.outputLost`, so the caller meters it.
+    @Test func expiredOutputsAreOutputLost() async throws {
         let s = try await Self.start()
         defer { try? FileManager.default.removeItem(atPath: s.folder) }
         await s.fake.inject(.expireOutputs, on: .create)
-        await expectReelError(.providerFailed, "expired before it was downloaded") {
+        await expectReelError(.outputLost, "expired before it was downloaded") {
             _ = try await Self.client(s.fake).run(Self.videoCall(s.folder), observer: RecordingObserver())
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.folder).isEmpty)
@@ -300,11 +301,11 @@ actor RecordingObserver: PredictionObserver {
         await s.fake.shutdown()
     }
 
-    @Test func aWebPageInsteadOfTheVideoIsProviderFailed() async throws {
+    @Test func aWebPageInsteadOfTheVideoIsOutputLost() async throws {
         let s = try await Self.start()
         defer { try? FileManager.default.removeItem(atPath: s.folder) }
         await s.fake.inject(.wrongOutputType, on: .download)
-        await expectReelError(.providerFailed, "the provider sent a web page instead of a video") {
+        await expectReelError(.outputLost, "the provider sent a web page instead of a video") {
             _ = try await Self.client(s.fake).run(Self.videoCall(s.folder), observer: RecordingObserver())
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.folder).isEmpty)

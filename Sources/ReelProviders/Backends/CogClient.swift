@@ -43,10 +43,14 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
         self.healthInterval = healthInterval
         self.maxResponseBytes = maxResponseBytes
         self.limit = ConcurrencyLimit(concurrency)
-        self.saver = OutputSaver(http: http, provider: "the Cog server at \(base)", retry: retry)
+        self.displayName = LLMTransport.host(of: base)
+        self.saver = OutputSaver(http: http, provider: "the Cog server at \(displayName)", retry: retry)
     }
 
-    public var description: String { "CogClient(\(baseURL))" }
+    /// host:port only: a COG_URL may carry credentials (`https://user:pass@host`), which never reach a message.
+    let displayName: String
+
+    public var description: String { "CogClient(\(displayName))" }
 
     // MARK: - PredictionBackend
 
@@ -55,7 +59,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
     }
 
     private func runHoldingPermit(_ call: PredictionCall, observer: any PredictionObserver) async throws -> PredictionResult {
-        guard URL(string: baseURL)?.host != nil else { throw ReelError(.badInput, "'\(baseURL)' is not a Cog server URL (http://host:port)") }
+        guard URL(string: baseURL)?.host != nil else { throw ReelError(.badInput, "COG_URL is not a Cog server URL (http://host:port)") }
         do { try FileManager.default.createDirectory(atPath: call.outputDirectory, withIntermediateDirectories: true) }
         catch { throw ReelError(.outputNotWritable, "cannot create the folder '\(call.outputDirectory)'", cause: error) }
         var input = call.input
@@ -98,7 +102,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
                 let response = try await send(.GET, "/openapi.json", timeout: .seconds(30))
                 if response.status == 200, let document = try? JSONValue.parse(response.body) {
                     guard let schema = ModelInputSchema.fromOpenAPI(document) else {
-                        throw ReelError(.providerFailed, "the Cog server at \(baseURL) publishes no input schema (components.schemas.Input)")
+                        throw ReelError(.providerFailed, "the Cog server at \(displayName) publishes no input schema (components.schemas.Input)")
                     }
                     await state.setSchema(schema)
                     return schema
@@ -110,7 +114,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
             }
             if attempt < retry.maxAttempts { try await retry.sleep(afterAttempt: attempt) }
         }
-        throw ReelError(.providerUnavailable, "could not read the input schema of the Cog server at \(baseURL) (\(last))")
+        throw ReelError(.providerUnavailable, "could not read the input schema of the Cog server at \(displayName) (\(last))")
     }
 
     /// Cancels a running prediction (used when a job is canceled). An unknown or finished id is not an error.
@@ -130,7 +134,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
             let remaining = (deadline - ContinuousClock.now).seconds
             if remaining <= 0 {
                 try? await cancelPrediction(id, timeout: .seconds(10))
-                throw ReelError(.providerUnavailable, "prediction \(id) on the Cog server at \(baseURL) did not finish in \(PredictionOutput.describe(seconds: predictionTimeout.seconds)); it was canceled")
+                throw ReelError(.providerUnavailable, "prediction \(id) on the Cog server at \(displayName) did not finish in \(PredictionOutput.describe(seconds: predictionTimeout.seconds)); it was canceled")
             }
             var failure: String
             do {
@@ -150,17 +154,17 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
                     continue
                 case 422:
                     let detail = PredictionOutput.problemDetail(response.body).map { ": \($0)" } ?? ""
-                    throw ReelError(.providerRejected, "the Cog server at \(baseURL) rejected the input\(detail)")
+                    throw ReelError(.providerRejected, "the Cog server at \(displayName) rejected the input\(detail)")
                 case 500...:
                     failure = "HTTP \(response.status)"
                 default:
                     let detail = PredictionOutput.problemDetail(response.body).map { ": \($0)" } ?? ""
-                    throw ReelError(.providerRejected, "the Cog server at \(baseURL) refused the prediction (HTTP \(response.status))\(detail)")
+                    throw ReelError(.providerRejected, "the Cog server at \(displayName) refused the prediction (HTTP \(response.status))\(detail)")
                 }
             } catch let error as ProviderHTTPError {
                 switch error {
                 case .bodyTooLarge:
-                    throw ReelError(.providerFailed, "the answer of the Cog server at \(baseURL) for prediction \(id) was too large (\(error))")
+                    throw ReelError(.providerFailed, "the answer of the Cog server at \(displayName) for prediction \(id) was too large (\(error))")
                 case .timedOut:
                     // A long prediction outlives the HTTP client's read timeout (90 s for `HTTPClient.shared`): the
                     // held PUT is not a failure, so re-attach with the same PUT (bounded by the prediction deadline).
@@ -171,7 +175,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
             }
             failures += 1
             guard failures < retry.maxAttempts else {
-                throw ReelError(.providerUnavailable, "the Cog server at \(baseURL) did not complete prediction \(id) after \(failures) attempts (last: \(failure))")
+                throw ReelError(.providerUnavailable, "the Cog server at \(displayName) did not complete prediction \(id) after \(failures) attempts (last: \(failure))")
             }
             try await retry.sleep(afterAttempt: failures)
         }
@@ -185,20 +189,20 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
         case "succeeded": break
         case "failed":
             let why = prediction["error"]?.stringValue.map { PredictionOutput.trimmed($0) } ?? "no error message"
-            throw ReelError(.providerFailed, "the model on the Cog server at \(baseURL) failed (prediction \(id)): \(why)")
+            throw ReelError(.providerFailed, "the model on the Cog server at \(displayName) failed (prediction \(id)): \(why)")
         default:
-            throw ReelError(.providerFailed, "prediction \(id) on the Cog server at \(baseURL) was canceled")
+            throw ReelError(.providerFailed, "prediction \(id) on the Cog server at \(displayName) was canceled")
         }
         let output = prediction["output"]
         if call.expectedOutput == .text {
             guard let text = PredictionOutput.text(output) else {
-                throw ReelError(.providerFailed, "the Cog server at \(baseURL) returned no text (prediction \(id))")
+                throw ReelError(.providerFailed, "the Cog server at \(displayName) returned no text (prediction \(id))")
             }
             return PredictionResult(id: id, files: [], text: text, metrics: metrics)
         }
         let sources = PredictionOutput.fileSources(output)
         guard !sources.isEmpty else {
-            throw ReelError(.providerFailed, "the Cog server at \(baseURL) returned no output file (prediction \(id)); expected \(PredictionOutput.kindName(call.expectedOutput))")
+            throw ReelError(.providerFailed, "the Cog server at \(displayName) returned no output file (prediction \(id)); expected \(PredictionOutput.kindName(call.expectedOutput))")
         }
         switch try await saver.save(sources, predictionId: id, kind: call.expectedOutput, into: call.outputDirectory, headers: { _ in HTTPHeaders() }) {
         case .files(let files): return PredictionResult(id: id, files: files, text: nil, metrics: metrics)
@@ -220,14 +224,14 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
                     return
                 case "SETUP_FAILED", "DEFUNCT":
                     // Setup logs are not quoted: they may hold anything the model printed, secrets included.
-                    throw ReelError(.providerUnavailable, "the Cog server at \(baseURL) failed its setup (\(status))")
+                    throw ReelError(.providerUnavailable, "the Cog server at \(displayName) failed its setup (\(status))")
                 default: last = status
                 }
             } else {
                 last = "not reachable yet"
             }
             guard ContinuousClock.now < deadline else {
-                throw ReelError(.providerUnavailable, "the Cog server at \(baseURL) was not ready after \(PredictionOutput.describe(seconds: readyTimeout.seconds)) (last: \(last))")
+                throw ReelError(.providerUnavailable, "the Cog server at \(displayName) was not ready after \(PredictionOutput.describe(seconds: readyTimeout.seconds)) (last: \(last))")
             }
             try await Task.sleep(for: healthInterval)
         }
@@ -240,7 +244,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
             let status = try await health()
             if status == "READY" { return }
             if status == "SETUP_FAILED" || status == "DEFUNCT" {
-                throw ReelError(.providerUnavailable, "the Cog server at \(baseURL) failed (\(status!))")
+                throw ReelError(.providerUnavailable, "the Cog server at \(displayName) failed (\(status!))")
             }
         }
     }
@@ -273,7 +277,7 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
     private func cancelPrediction(_ id: String, timeout: Duration) async throws {
         let response = try await send(.POST, "/predictions/\(id)/cancel", timeout: timeout)
         guard (200..<300).contains(response.status) || response.status == 404 else {
-            throw ReelError(.providerUnavailable, "the Cog server at \(baseURL) did not cancel prediction \(id) (HTTP \(response.status))")
+            throw ReelError(.providerUnavailable, "the Cog server at \(displayName) did not cancel prediction \(id) (HTTP \(response.status))")
         }
     }
 

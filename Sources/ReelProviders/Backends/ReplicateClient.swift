@@ -87,18 +87,29 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
         let deadline = ContinuousClock.now + predictionTimeout
         // A killed run may have created this prediction without learning its id: adopt it rather than pay again.
         if let since = call.mayExistSince, let found = try await findCreated(since: since, ref: ref, input: input),
-           let id = found["id"]?.stringValue {
+           let id = found["id"]?.stringValue, !["failed", "canceled", "aborted"].contains(found["status"]?.stringValue ?? "") {
             let final = try await follow(id, first: found, model: call.model, observer: observer, deadline: deadline)
-            if let result = try await outputs(of: final, call: call) { return result }
+            if final["status"]?.stringValue == "succeeded" { return try await paidOutputs(of: final, id: id, call: call) }
         }
         try await observer.creating(at: Date())
         let prediction = try await create(ref, input: input, model: call.model)
         guard let id = prediction["id"]?.stringValue else { throw fail(.providerFailed, "Replicate answered without a prediction id") }
         let final = try await follow(id, first: prediction, model: call.model, observer: observer, deadline: deadline)
-        guard let result = try await outputs(of: final, call: call) else {
-            throw fail(.providerFailed, "the output of prediction \(id) expired before it was downloaded")
+        return try await paidOutputs(of: final, id: id, call: call)
+    }
+
+    /// The outputs of a followed prediction. A prediction that succeeded was paid for: if its output cannot be had,
+    /// the error says so (`.outputLost`) so the caller meters the charge before anything is tried again.
+    private func paidOutputs(of final: JSONValue, id: String, call: PredictionCall) async throws -> PredictionResult {
+        let succeeded = final["status"]?.stringValue == "succeeded"
+        do {
+            guard let result = try await outputs(of: final, call: call) else {
+                throw fail(succeeded ? .outputLost : .providerFailed, "the output of prediction \(id) expired before it was downloaded")
+            }
+            return result
+        } catch let e as ReelError where succeeded && e.code != .outputLost && e.code != .cancelled {
+            throw ReelError(.outputLost, e.message, cause: e)
         }
-        return result
     }
 
     public func inputSchema(model: String) async throws -> ModelInputSchema {

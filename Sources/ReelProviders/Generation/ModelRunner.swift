@@ -72,6 +72,7 @@ public struct ModelRunner: Sendable {
     public func run(_ request: ModelRequest) async throws -> ModelOutput {
         let chain = chains[request.role] ?? []
         guard !chain.isEmpty else { throw ReelError(.providerUnavailable, "no model is configured for the role \(request.role.rawValue)") }
+        if useCache, let hit = await cachedResult(request) { return hit }
         var failures: [String] = []
         for (position, routed) in chain.enumerated() {
             let entry = routed.entry
@@ -88,7 +89,7 @@ public struct ModelRunner: Sendable {
                     return try await attemptCall(request, routed: routed, fit: fit)
                 } catch let e as ReelError where Self.fallsBack(e) {
                     failures.append("\(entry.model): \(e.message)")
-                    let again = attempt < attemptsPerModel && e.code == .providerFailed
+                    let again = attempt < attemptsPerModel && (e.code == .providerFailed || e.code == .outputLost)
                     let next = chain.indices.contains(position + 1) ? chain[position + 1].entry.model : nil
                     if again {
                         warn("\(request.role.rawValue) on \(entry.model) failed (\(e.message)); trying it once more")
@@ -102,9 +103,33 @@ public struct ModelRunner: Sendable {
         throw ReelError(.providerFailed, "every model for \(request.role.rawValue)\(request.scene.map { " (scene \($0))" } ?? "") failed: " + failures.joined(separator: "; "))
     }
 
+    /// A result any model of the chain already made for this request (a fallback's result from an earlier run is as
+    /// good as paying the primary again).
+    func findCached(_ request: ModelRequest) async -> (entry: ModelEntry, built: BuiltInput, hit: GenerationCache.Hit)? {
+        guard let cache else { return nil }
+        for routed in chains[request.role] ?? [] {
+            guard let fit = (try? await schemas.fit(routed.entry, backend: routed.backend)) ?? nil else { continue }
+            let built = fit.inputs(for: request, entry: routed.entry)
+            if let key = try? GenerationCache.key(provider: routed.entry.provider, model: routed.entry.model, input: built.input,
+                                                  files: built.files, seed: request.seed),
+               let hit = cache.lookup(key) { return (routed.entry, built, hit) }
+        }
+        return nil
+    }
+
+    /// `findCached`, metered as a cache hit.
+    func cachedResult(_ request: ModelRequest) async -> ModelOutput? {
+        guard let (entry, built, hit) = await findCached(request) else { return nil }
+        let cost = CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model, scene: request.scene,
+                             units: built.units, unit: entry.price.unit, unitPrice: built.unitPrice, cacheHit: true,
+                             predictionId: hit.record.predictionId, at: Date(), kind: entry.output.rawValue, status: "succeeded")
+        await meter.record(cost)
+        return ModelOutput(files: hit.files, text: hit.record.text, entry: entry, requestedDuration: built.duration, cost: cost)
+    }
+
     /// Errors after which the next model is worth trying; credentials, budget and cancellation end the run.
     static func fallsBack(_ e: ReelError) -> Bool {
-        [.providerFailed, .providerUnavailable, .providerRejected].contains(e.code)
+        [.providerFailed, .providerUnavailable, .providerRejected, .outputLost].contains(e.code)
     }
 
     func attemptCall(_ request: ModelRequest, routed: RoutedEntry, fit: InputFit) async throws -> ModelOutput {
@@ -112,17 +137,14 @@ public struct ModelRunner: Sendable {
         let built = fit.inputs(for: request, entry: entry)
         let key = try GenerationCache.key(provider: entry.provider, model: entry.model, input: built.input, files: built.files, seed: request.seed)
         let kind = entry.output.rawValue
-        if useCache, let cache, let hit = cache.lookup(key) {
-            let cost = CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model, scene: request.scene,
-                                 units: built.units, unit: entry.price.unit, unitPrice: built.unitPrice, cacheHit: true,
-                                 predictionId: hit.record.predictionId, at: Date(), kind: kind, status: "succeeded")
-            await meter.record(cost)
-            return ModelOutput(files: hit.files, text: hit.record.text, entry: entry, requestedDuration: built.duration, cost: cost)
-        }
         let what = "\(request.role.rawValue) on \(entry.model)" + (request.scene.map { " for scene \($0)" } ?? "")
-        let reservation = try await meter.reserve(built.estimate, for: what)
         let outputDir = (scratch as NSString).appendingPathComponent("call-\(key.prefix(16))-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        let reservation: CostMeter.Reservation
+        do { reservation = try await meter.reserve(built.estimate, for: what) } catch {
+            try? FileManager.default.removeItem(atPath: outputDir)
+            throw error
+        }
         let journal = InFlightJournal(cache: cache, key: key, provider: entry.provider, model: entry.model)
         let previous = cache?.inFlight(key)
         let call = PredictionCall(model: entry.model, input: built.input, files: built.files, expectedOutput: entry.output,
@@ -132,6 +154,16 @@ public struct ModelRunner: Sendable {
         do {
             result = try await routed.backend.run(call, observer: journal)
         } catch {
+            if let e = error as? ReelError, e.code == .outputLost {
+                // Succeeded and billed, but unusable: the charge is real, so it is metered at the price asked.
+                cache?.clearInFlight(key)
+                await meter.settle(reservation, with: CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model,
+                                                                scene: request.scene, units: built.units, unit: entry.price.unit,
+                                                                unitPrice: built.unitPrice, cacheHit: false, predictionId: journal.predictionId,
+                                                                at: Date(), kind: kind, status: "lost", cost: built.estimate))
+                try? FileManager.default.removeItem(atPath: outputDir)
+                throw error
+            }
             await meter.release(reservation)
             if let e = error as? ReelError, e.code == .providerFailed || e.code == .providerRejected {
                 // The prediction ended; nothing is left to follow. Record the failed call (providers bill on success).
@@ -179,6 +211,7 @@ public struct ModelRunner: Sendable {
     /// holds is recognised as the same call.
     public func estimate(_ request: ModelRequest) async -> (entry: ModelEntry, cost: Double, cached: Bool, cachedFiles: [String])? {
         guard let routed = chains[request.role]?.first else { return nil }
+        if useCache, let found = await findCached(request) { return (found.entry, 0, true, found.hit.files) }
         let checked = try? await schemas.fit(routed.entry, backend: routed.backend)
         let fit = (checked ?? nil) ?? InputFit.unchecked(routed.entry)
         let built = fit.inputs(for: request, entry: routed.entry)
@@ -251,7 +284,11 @@ struct InputFit: Sendable {
         var duration: Double?
         if let wanted = request.duration {
             duration = caps.duration(toCover: wanted)
-            if let d = duration, names["duration"] != nil { set("duration", .number(d.rounded() == d ? d : d.rounded(.up))) }
+            if let d = duration, let name = names["duration"] {
+                set("duration", .number(d.rounded() == d ? d : d.rounded(.up)))
+                // Meter what is asked for, after the live schema moved it into range.
+                duration = input[name]?.doubleValue ?? d
+            }
         } else if let first = caps.durations?.first, caps.durations?.count == 1 {
             duration = first
         }
@@ -268,6 +305,8 @@ struct InputFit: Sendable {
         case "second": units = duration ?? request.duration ?? 5
         case "character": units = Double(request.prompt.count)
         case "token": units = 0
+        // Billed by compute time, known only afterwards: reserve a generous minute.
+        case "gpu-second": units = 60
         default: units = 1
         }
         let estimate = entry.price.unit == "token"
@@ -276,8 +315,9 @@ struct InputFit: Sendable {
         return BuiltInput(input: input, files: files, duration: duration, units: units, unitPrice: unitPrice, estimate: estimate)
     }
 
-    /// The value itself when the schema allows it; otherwise the nearest allowed value (numbers) or the value as is.
-    func allowedValue(_ value: JSONValue, for name: String) -> JSONValue {
+    /// The value itself when the schema allows it; otherwise the nearest allowed value (numbers, case-insensitive
+    /// strings), or nil (the input is left out rather than sent with a value the model refuses).
+    func allowedValue(_ value: JSONValue, for name: String) -> JSONValue? {
         guard let property = schema?.properties[name] else { return value }
         var v = value
         if let n = v.doubleValue {
@@ -293,7 +333,7 @@ struct InputFit: Sendable {
             if let best = numbers.filter({ $0 >= n }).min() ?? numbers.max() { return .number(best) }
         }
         if let s = v.stringValue, let match = allowed.first(where: { $0.stringValue?.lowercased() == s.lowercased() }) { return match }
-        return v
+        return nil
     }
 }
 
@@ -301,12 +341,23 @@ struct InputFit: Sendable {
 /// input is caught before anything is paid for.
 actor SchemaBook {
     private var fits: [String: InputFit?] = [:]
+    /// Reads under way, so scenes starting together wait for one read instead of each making their own.
+    private var reading: [String: Task<InputFit?, any Error>] = [:]
     private let warn: @Sendable (String) -> Void
     init(warn: @escaping @Sendable (String) -> Void) { self.warn = warn }
 
     /// The usable inputs of `entry`, or nil when the model lacks an input it cannot do without.
     func fit(_ entry: ModelEntry, backend: any PredictionBackend) async throws -> InputFit? {
         if let known = fits[entry.label] { return known }
+        if let pending = reading[entry.label] { return try await pending.value }
+        // An unstructured task so that concurrent callers can share the one read; it only reads a schema.
+        let read = Task { try await self.read(entry, backend: backend) }
+        reading[entry.label] = read
+        defer { reading[entry.label] = nil }
+        return try await read.value
+    }
+
+    private func read(_ entry: ModelEntry, backend: any PredictionBackend) async throws -> InputFit? {
         let schema: ModelInputSchema
         do {
             schema = try await backend.inputSchema(model: entry.model)

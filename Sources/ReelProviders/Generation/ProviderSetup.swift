@@ -1,8 +1,9 @@
 import Foundation
 import ReelCore
 
-/// Provider settings read from the environment (CONTRACTS.md, "Environment"). Holds secrets: never print it.
-public struct ProviderSettings: Sendable {
+/// Provider settings read from the environment (CONTRACTS.md, "Environment"). Holds secrets: its description and
+/// mirror say only which are set.
+public struct ProviderSettings: Sendable, CustomStringConvertible, CustomReflectable {
     public var offline = false
     public var registryPath: String?
     public var replicateToken: String?
@@ -16,6 +17,11 @@ public struct ProviderSettings: Sendable {
     public var anthropicModel: String?
 
     public init() {}
+
+    public var description: String {
+        "ProviderSettings(offline: \(offline), replicate: \(replicateToken != nil), cog: \(cogURL != nil), openAI: \(openAIKey != nil || openAIBaseURL != nil), anthropic: \(anthropicKey != nil))"
+    }
+    public var customMirror: Mirror { Mirror(self, children: ["summary": description], displayStyle: .struct) }
 
     public static func from(environment env: [String: String], offline: Bool) -> ProviderSettings {
         func value(_ name: String) -> String? {
@@ -100,6 +106,9 @@ public struct ProviderSetup: Sendable {
         return ProviderSetup(registry: registry, chains: chains, planner: planner, assignments: assignments)
     }
 
+    /// What an LLM without a known price is metered at ($15 / $75 per million tokens, the top of today's price lists).
+    public static let unknownLLMPrice = Pricing(unit: "token", usd: 0, inputPerMillion: 15, outputPerMillion: 75)
+
     static func offlineFill(_ role: Role) -> String {
         switch role {
         case .imageFast, .imageQuality, .videoDraft, .videoFinal, .videoInterpolate: "procedural"
@@ -138,7 +147,8 @@ public struct ProviderSetup: Sendable {
                                      reason: settings.offline ? "--offline forces the offline providers" : "no LLM is configured (set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL, or REPLICATE_API_TOKEN)",
                                      fallbacks: [])
         if settings.offline { return (nil, offline) }
-        func price(_ model: String) -> Pricing { registry.llmPrices?[model] ?? Pricing(unit: "token", usd: 0, inputPerMillion: 0, outputPerMillion: 0) }
+        // A model missing from the price list is metered at a high list price rather than as free, so `--budget` holds.
+        func price(_ model: String) -> Pricing { registry.llmPrices?[model] ?? ProviderSetup.unknownLLMPrice }
         func anthropic(_ model: String?, why: String) -> ((any StructuredLLM)?, RoleAssignment)? {
             guard let key = settings.anthropicKey else { return nil }
             let m = model ?? settings.anthropicModel ?? AnthropicClient.defaultModel
@@ -183,7 +193,9 @@ public struct ProviderSetup: Sendable {
     /// The video model that scenes are handed to at a preset, if one is configured.
     public func clipModel(for preset: Preset) -> ClipModel? {
         guard let first = chains[Role.clip(for: preset)]?.first?.entry else { return nil }
+        let fixedLength = first.capabilities.durations?.count == 1 && first.capabilities.durationRange == nil
         return ClipModel(provider: first.provider.rawValue, model: first.model, acceptsFirstFrame: first.capabilities.firstFrame == true,
-                         longestClip: first.capabilities.maxDuration)
+                         longestClip: first.capabilities.maxDuration,
+                         pricedPerClip: fixedLength && ["video", "run"].contains(first.price.unit))
     }
 }

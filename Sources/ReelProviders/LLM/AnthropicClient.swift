@@ -80,3 +80,9 @@ public struct AnthropicClient: StructuredLLM {
                            id: json["id"]?.stringValue)
     }
 }
+
+/// Printing or dumping a client never shows its key.
+extension AnthropicClient: CustomStringConvertible, CustomReflectable {
+    public var description: String { "AnthropicClient(\(LLMTransport.host(of: baseURL)), model: \(model))" }
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": LLMTransport.host(of: baseURL), "model": model], displayStyle: .struct) }
+}

@@ -104,3 +104,9 @@ public struct OpenAIChatClient: StructuredLLM {
                            id: json["id"]?.stringValue)
     }
 }
+
+/// Printing or dumping a client never shows its key.
+extension OpenAIChatClient: CustomStringConvertible, CustomReflectable {
+    public var description: String { "OpenAIChatClient(\(LLMTransport.host(of: baseURL)), model: \(model))" }
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": LLMTransport.host(of: baseURL), "model": model], displayStyle: .struct) }
+}
