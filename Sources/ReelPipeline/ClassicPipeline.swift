@@ -331,27 +331,44 @@ public struct ClassicPipeline: Sendable {
         }
         var results = [ClipResult?](repeating: nil, count: requests.count)
         let provider = clips, sink = progress
-        try await withThrowingTaskGroup(of: (Int, ClipResult).self) { group in
+        // A budget refusal stops new scenes but lets those under way finish (their calls were approved and may be
+        // seconds from done: finished, they reach the cache for the next run); any other failure stops everything.
+        var refusal: ReelError?
+        try await withThrowingTaskGroup(of: (Int, Result<ClipResult, any Error>).self) { group in
             var next = 0
             func launch() {
                 let i = next, request = requests[i]
                 next += 1
                 group.addTask {
                     sink.report(.sceneStarted(index: i))
-                    let result = try await provider.makeClip(request)
-                    sink.report(.sceneCompleted(index: i))
-                    return (i, result)
+                    do {
+                        let result = try await provider.makeClip(request)
+                        sink.report(.sceneCompleted(index: i))
+                        return (i, .success(result))
+                    } catch {
+                        return (i, .failure(error))
+                    }
                 }
             }
             while next < min(concurrency, requests.count) { launch() }
             var done = 0
-            while let (i, result) = try await group.next() {
-                results[i] = result
-                done += 1
-                progress.report(.progress(.generate, fraction: Double(done) / Double(requests.count), detail: "scene \(i + 1) of \(requests.count)"))
-                if next < requests.count { launch() }
+            while let (i, outcome) = try await group.next() {
+                switch outcome {
+                case .success(let result):
+                    results[i] = result
+                    done += 1
+                    progress.report(.progress(.generate, fraction: Double(done) / Double(requests.count), detail: "scene \(i + 1) of \(requests.count)"))
+                    if refusal == nil, next < requests.count { launch() }
+                case .failure(let error as ReelError) where error.code == .budgetExceeded || refusal != nil:
+                    // Scenes that depended on a refused one end too; the refusal is what the user is told.
+                    refusal = refusal ?? error
+                case .failure(let error):
+                    group.cancelAll()
+                    throw error
+                }
             }
         }
+        if let refusal { throw refusal }
         return results.map { $0! }
     }
 }

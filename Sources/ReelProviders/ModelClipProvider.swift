@@ -21,6 +21,16 @@ public struct ModelClipProvider: ClipProvider {
     }
 
     public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        do {
+            return try await makeSceneClip(request)
+        } catch {
+            // A scene waiting on this one's last frame or clip must not wait forever.
+            await lastFrames.markFailed(request.scene.index)
+            throw error
+        }
+    }
+
+    func makeSceneClip(_ request: ClipRequest) async throws -> ClipResult {
         let scene = request.scene, brief = request.brief
         let videoRole = Role.clip(for: brief.preset)
         guard let videoModel = models.primary(videoRole) else {
@@ -131,6 +141,15 @@ actor FrameBoard {
     struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var punchedIn: Bool }
     private var frames: [Int: String] = [:]
     private var clips: [Int: ClipUse] = [:]
+    private var failed: Set<Int> = []
+
+    func markFailed(_ scene: Int) { failed.insert(scene) }
+
+    private func checkFailed(_ scene: Int) throws {
+        if failed.contains(scene) {
+            throw ReelError(.generationFailed, "scene \(scene + 1) continues scene \(scene), which could not be made")
+        }
+    }
 
     func publish(_ scene: Int, frame: String, clip: String, usedUpTo: Double, punchedIn: Bool) {
         frames[scene] = frame
@@ -142,6 +161,7 @@ actor FrameBoard {
     func lastFrame(of scene: Int) async throws -> String {
         while true {
             if let frame = frames[scene] { return frame }
+            try checkFailed(scene)
             try await Task.sleep(for: .milliseconds(50))
         }
     }
@@ -150,6 +170,7 @@ actor FrameBoard {
     func clip(of scene: Int) async throws -> ClipUse {
         while true {
             if let use = clips[scene] { return use }
+            try checkFailed(scene)
             try await Task.sleep(for: .milliseconds(50))
         }
     }
