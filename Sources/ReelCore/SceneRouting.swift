@@ -61,19 +61,32 @@ extension Plan {
         return plan
     }
 
-    /// Hard-cut neighbours in the same part of the song share one fixed-length clip: the later scene shows the rest of
-    /// the earlier one's clip, punched in, so a beat cut is still seen and no second clip is paid for.
+    /// Neighbours in the same part of the song share one fixed-length clip while it lasts: the later scene shows the
+    /// rest of the earlier one's clip, punched in (or out again), so the cut on the beat is still seen and no second clip
+    /// is paid for. Across a crossfade the two crops of the same moments blend into a zoom. A flash to white or black
+    /// (a drop) always gets a new clip.
     private func reuseClips(_ scenes: inout [Scene], clipLength: Double, provider: String) {
+        // Seconds of the current clip spoken for so far (scene lengths plus half of the transitions at both ends).
         var used = 0.0
         for i in scenes.indices {
             let s = scenes[i]
             let modelMade = s.source.provider == provider && s.source.media == nil
-            defer { used = scenes[i].source.continuesClip == true ? used + s.duration : (modelMade ? s.duration : 0) }
-            guard i > 0, modelMade, s.source.chain != true else { continue }
-            let previous = scenes[i - 1]
-            guard previous.source.provider == provider, previous.source.media == nil, previous.transition?.kind ?? .cut == .cut,
-                  previous.role == s.role, used > 0, used + s.duration <= clipLength - 0.1 else { continue }
-            scenes[i].source.continuesClip = true
+            let incomingHalf = i > 0 ? (scenes[i - 1].transition?.duration ?? 0) / 2 : 0
+            let outgoingHalf = (s.transition?.duration ?? 0) / 2
+            var continues = false
+            if i > 0, modelMade, used > 0 {
+                let previous = scenes[i - 1]
+                let kind = previous.transition?.kind ?? .cut
+                continues = previous.source.provider == provider && previous.source.media == nil && previous.role == s.role
+                    && kind != .fadewhite && kind != .fadeblack && used + s.duration + outgoingHalf <= clipLength - 0.05
+            }
+            if continues {
+                scenes[i].source.continuesClip = true
+                scenes[i].source.chain = nil
+                used += s.duration
+            } else {
+                used = modelMade ? incomingHalf + s.duration : 0
+            }
         }
     }
 

@@ -65,7 +65,8 @@ public struct ModelClipProvider: ClipProvider {
             try await fit(video, to: request)
             return try await extractLastFrame(of: request.output, scene: scene.index)
         }
-        await lastFrames.publish(scene.index, frame: lastFrame, clip: video, usedUpTo: Double(request.frames) / Double(FrameClock.fps), punchedIn: false)
+        await lastFrames.publish(scene.index, frame: lastFrame, clip: video, usedUpTo: Double(request.frames) / Double(FrameClock.fps),
+                                 overlapAfter: scene.transition?.duration ?? 0, punchedIn: false)
         return ClipResult(path: request.output, cost: nil)
     }
 
@@ -74,12 +75,15 @@ public struct ModelClipProvider: ClipProvider {
     func continueClip(_ request: ClipRequest) async throws -> ClipResult {
         let previous = try await lastFrames.clip(of: request.scene.index - 1)
         let punchIn = !previous.punchedIn
+        // The frames a transition blends are the same moments of the clip, so a crossfade becomes a zoom.
+        let start = max(0, previous.usedUpTo - previous.overlapAfter)
         let lastFrame = try await localWork.withPermit {
-            try await fit(previous.clip, to: request, from: previous.usedUpTo, zoom: punchIn ? 1.25 : 1)
+            try await fit(previous.clip, to: request, from: start, zoom: punchIn ? 1.25 : 1)
             return try await extractLastFrame(of: request.output, scene: request.scene.index)
         }
         await lastFrames.publish(request.scene.index, frame: lastFrame, clip: previous.clip,
-                                 usedUpTo: previous.usedUpTo + Double(request.frames) / Double(FrameClock.fps), punchedIn: punchIn)
+                                 usedUpTo: start + Double(request.frames) / Double(FrameClock.fps),
+                                 overlapAfter: request.scene.transition?.duration ?? 0, punchedIn: punchIn)
         return ClipResult(path: request.output, cost: nil)
     }
 
@@ -138,7 +142,9 @@ public struct ModelClipProvider: ClipProvider {
 /// What each finished scene leaves for the scene after it: its last frame (for a chained shot) and the model clip it
 /// came from with how much of it is used (for a scene that continues the clip).
 actor FrameBoard {
-    struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var punchedIn: Bool }
+    /// A scene's model clip: used up to `usedUpTo` seconds, the last `overlapAfter` of them shared with the next scene's
+    /// transition.
+    struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var overlapAfter: Double; var punchedIn: Bool }
     private var frames: [Int: String] = [:]
     private var clips: [Int: ClipUse] = [:]
     private var failed: Set<Int> = []
@@ -151,9 +157,9 @@ actor FrameBoard {
         }
     }
 
-    func publish(_ scene: Int, frame: String, clip: String, usedUpTo: Double, punchedIn: Bool) {
+    func publish(_ scene: Int, frame: String, clip: String, usedUpTo: Double, overlapAfter: Double, punchedIn: Bool) {
         frames[scene] = frame
-        clips[scene] = ClipUse(clip: clip, usedUpTo: usedUpTo, punchedIn: punchedIn)
+        clips[scene] = ClipUse(clip: clip, usedUpTo: usedUpTo, overlapAfter: overlapAfter, punchedIn: punchedIn)
     }
 
     /// Waits until the scene's last frame is known. Scenes are started in order, so the one waited for is already

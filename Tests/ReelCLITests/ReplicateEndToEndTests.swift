@@ -185,6 +185,34 @@ struct ReplicateEndToEndTests {
         await fake.shutdown()
     }
 
+    @Test func aSceneThatContinuesAClipCostsNothingMore() async throws {
+        let dir = try Fixtures.temporaryDirectory("e2e-reuse")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let song = try Fixtures.song(bpm: 120, duration: 12, in: dir)
+        let fake = try await FakeReplicate.start(token: Self.token, models: ReplicateCatalogue.all)
+        await fake.setLifecycle(starting: 0.02, processing: 0.05)
+        let brief = try PromptParser().parse("a lighthouse in a storm")
+        let scenes = (0..<3).map { i in
+            Scene(index: i, start: Double(i) * 2, end: Double(i + 1) * 2, prompt: "a lighthouse in a storm, shot \(i)", content: "lighthouse",
+                  role: .build, energy: 0.5, reason: "test", transition: i < 2 ? Transition(kind: i == 0 ? .cut : .dissolve, duration: i == 0 ? 0 : 0.4) : nil,
+                  source: .procedural)
+        }
+        let wan = ClipModel(provider: "replicate", model: "wan-video/wan-2.2-i2v-fast", acceptsFirstFrame: true, longestClip: 5.0625,
+                            pricedPerClip: true)
+        let plan = Plan(brief: brief, seed: 3, songStart: 0, duration: 6, tempo: 120, scenes: scenes).routed(to: wan)
+        #expect(plan.scenes.map { $0.source.continuesClip == true } == [false, true, false])
+        #expect(plan.scenes[2].source.chain == true, "scene 2 follows a dissolve in the same part: it starts from scene 1's last frame")
+        try ReelJSON.encoder().encode(plan).write(to: URL(fileURLWithPath: dir + "/plan.json"))
+        let r = try await ReelsmithProcess.runAsync(["generate", "--plan", dir + "/plan.json", "--audio", song.path, "--json", "--out", dir + "/r.mp4"],
+                                                    in: dir, environment: try environment(fake, data: dir + "/data")).result
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        let billable = await fake.billablePredictions
+        #expect(billable == 3, "scene 0: keyframe + clip; scene 1: the rest of scene 0's clip; scene 2: a clip from scene 1's last frame")
+        let frames = try await FrameSampler().frames(of: dir + "/r.mp4", width: 16, height: 9)
+        #expect(abs(frames.count - 180) <= 1)
+        await fake.shutdown()
+    }
+
     @Test func withoutASongTheMusicRoleMakesOne() async throws {
         let dir = try Fixtures.temporaryDirectory("e2e-music")
         defer { try? FileManager.default.removeItem(atPath: dir) }
