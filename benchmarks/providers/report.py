@@ -122,10 +122,10 @@ def overhead_section(res, L):
              f"{pct((med['wall'] - med_ideal_wall) / med_ideal_wall)} over analyze + {ideal:g} s + compose "
              f"(the rest of the wall time is analysis, {med['analyze']:.1f} s, and compose, {med['compose']:.1f} s, "
              f"which do not depend on the provider).")
-    L.append(f"- **Width really used: {peak} scene tasks, {peak} clip predictions at once** (the peak the stand-in saw), "
-             f"in {rounds} rounds. `ClassicPipeline.configured` uses `max(offlineWidth, modelConcurrency)` = "
-             f"max(max(2, min(4, {res['cores']} cores)) = {max(2, min(4, res['cores']))}, 4) = 4, and `ReplicateClient` "
-             f"allows 4 requests at once, so the width is the intended 4.")
+    L.append(f"- **Width really used: {peak} clip predictions at once** (the peak the stand-in saw), in {rounds} rounds. "
+             f"With models configured `ClassicPipeline.configured` runs up to 16 scene tasks (they mostly wait on the "
+             f"provider), `ReplicateClient` allows 4 requests at once, and the local ffmpeg work (fitting clips, last "
+             f"frames) is bounded separately to max(2, min(4, {res['cores']} cores)) = {max(2, min(4, res['cores']))} jobs.")
     if turn:
         L.append(f"- Where the time goes: a scene holds its slot while its clip is downloaded, probed, fitted by ffmpeg and "
                  f"its last frame extracted, so the next round's keyframe call starts a median **{median(turn):.2f} s** "
@@ -138,10 +138,10 @@ def overhead_section(res, L):
                  f"share; at {lat:g} s they dominate.")
     reads = [r["stats"]["requests"].get("GET /v1/models", 0) for r in o["runs"]]
     if reads:
-        L.append(f"- Input schemas: {min(reads)}–{max(reads)} `GET /v1/models` per run for the 2 models in use "
-                 f"(flux-schnell, Wan). `SchemaBook` is meant to read each once per run, but it is an actor that checks "
-                 f"its dictionary, then awaits the read: the first scene tasks, starting together, each read it. The reads "
-                 f"are free and take milliseconds here; with real network latency they delay the first round a little.")
+        L.append(f"- Input schemas: {min(reads)}–{max(reads)} `GET /v1/models` per run: one per model, read once per run "
+                 f"(concurrent scenes share a read in flight); before calling, the cache is searched for a result of every "
+                 f"model in the role's chain, so the fallbacks' schemas are read too. The reads are free and take "
+                 f"milliseconds here.")
     if cached:
         req = cached["stats"]["requests"]
         L.append(f"- **Cached run** (same data directory): generate {cached['generate']:.2f} s, "
