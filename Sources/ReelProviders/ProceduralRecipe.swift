@@ -77,7 +77,6 @@ public struct ProceduralRecipe: Sendable, Hashable {
     public func graph(size: FrameSize) -> FilterGraph {
         typealias F = FilterGraph.Filter
         let w = size.width, h = size.height
-        let full = "\(w)x\(h)"
         let small = { (d: Int) in "\(max(16, w / d / 2 * 2))x\(max(16, h / d / 2 * 2))" }
         var g = FilterGraph()
         // Gradients are smooth, so they are drawn at a quarter of the size and scaled up: same look, ~10x less work.

@@ -72,6 +72,27 @@ struct ModelRunnerTests {
         await fake.shutdown()
     }
 
+    @Test func aNewVersionOfAModelIsNotServedFromTheCache() async throws {
+        let dir = try Fixtures.temporaryDirectory("runner-version")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let chain = [shipped.chain(for: .imageFast)[0]]
+        let request = ModelRequest(role: .imageFast, scene: 0, prompt: "a lighthouse", aspect: .landscape, preset: .draft, seed: 4)
+        func createdBy(version: String) async throws -> Int {
+            var flux = ReplicateCatalogue.fluxSchnell
+            flux.version = version
+            let fake = try await FakeReplicate.start(token: Self.token, models: [flux])
+            await fake.setLifecycle(starting: 0.01, processing: 0.02)
+            _ = try await runner(fake, chain: chain, dir: dir).0.run(request)
+            let created = await fake.predictionsCreated
+            await fake.shutdown()
+            return created
+        }
+        let v1 = String(repeating: "a", count: 64), v2 = String(repeating: "b", count: 64)
+        #expect(try await createdBy(version: v1) == 1)
+        #expect(try await createdBy(version: v1) == 0, "the same version: served from the cache")
+        #expect(try await createdBy(version: v2) == 1, "an updated model is asked again")
+    }
+
     @Test func aRenamedInputIsCaughtBeforePaying() async throws {
         let dir = try Fixtures.temporaryDirectory("runner-schema")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -101,9 +101,11 @@ public struct CogClient: PredictionBackend, CustomStringConvertible {
             do {
                 let response = try await send(.GET, "/openapi.json", timeout: .seconds(30))
                 if response.status == 200, let document = try? JSONValue.parse(response.body) {
-                    guard let schema = ModelInputSchema.fromOpenAPI(document) else {
+                    guard var schema = ModelInputSchema.fromOpenAPI(document) else {
                         throw ReelError(.providerFailed, "the Cog server at \(displayName) publishes no input schema (components.schemas.Input)")
                     }
+                    // Cog names no version: its OpenAPI document stands for the model behind the URL.
+                    schema.version = "openapi-" + String(ContentHash.sha256(document.canonicalData()).prefix(16))
                     await state.setSchema(schema)
                     return schema
                 }

@@ -82,7 +82,11 @@ public struct ModelInputSchema: Sendable, Hashable {
     }
     public var properties: [String: Property]
     public var required: Set<String>
-    public init(properties: [String: Property], required: Set<String>) { self.properties = properties; self.required = required }
+    /// The model's version as its server names it (Replicate's version id; for Cog, a hash of its OpenAPI document).
+    public var version: String?
+    public init(properties: [String: Property], required: Set<String>, version: String? = nil) {
+        self.properties = properties; self.required = required; self.version = version
+    }
 
     /// Reads `components.schemas.Input` out of an OpenAPI document, resolving `allOf: [{"$ref": ...}]` enums.
     public static func fromOpenAPI(_ document: JSONValue) -> ModelInputSchema? {

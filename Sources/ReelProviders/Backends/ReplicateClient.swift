@@ -116,13 +116,16 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
         if let cached = await state.schema(model) { return cached }
         let ref = try ModelRef(model)
         let document: JSONValue?
+        var version: String?
         switch ref {
         case .official(let owner, let name):
             guard let m = try await getJSON(url("/v1/models/\(owner)/\(name)"), what: "model '\(model)'") else {
                 throw fail(.providerRejected, "Replicate has no model '\(model)'")
             }
             document = m["latest_version"]?["openapi_schema"]
+            version = m["latest_version"]?["id"]?.stringValue
         case .version(let id, let owner?, let name?):
+            version = id
             guard let v = try await getJSON(url("/v1/models/\(owner)/\(name)/versions/\(id)"), what: "model '\(model)'") else {
                 throw fail(.providerRejected, "Replicate has no model version '\(model)'")
             }
@@ -135,9 +138,10 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
             document = try await deploymentSchema(owner: owner, name: name)
             if document == nil { return ModelInputSchema(properties: [:], required: []) }
         }
-        guard let document, let schema = ModelInputSchema.fromOpenAPI(document) else {
+        guard let document, var schema = ModelInputSchema.fromOpenAPI(document) else {
             throw fail(.providerFailed, "Replicate published no input schema for '\(model)'")
         }
+        schema.version = version
         await state.setSchema(schema, for: model)
         return schema
     }

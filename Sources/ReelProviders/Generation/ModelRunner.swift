@@ -110,9 +110,7 @@ public struct ModelRunner: Sendable {
         for routed in chains[request.role] ?? [] {
             guard let fit = (try? await schemas.fit(routed.entry, backend: routed.backend)) ?? nil else { continue }
             let built = fit.inputs(for: request, entry: routed.entry)
-            if let key = try? GenerationCache.key(provider: routed.entry.provider, model: routed.entry.model, input: built.input,
-                                                  files: built.files, seed: request.seed),
-               let hit = cache.lookup(key) { return (routed.entry, built, hit) }
+            if let key = try? fit.cacheKey(routed.entry, built, seed: request.seed), let hit = cache.lookup(key) { return (routed.entry, built, hit) }
         }
         return nil
     }
@@ -135,7 +133,7 @@ public struct ModelRunner: Sendable {
     func attemptCall(_ request: ModelRequest, routed: RoutedEntry, fit: InputFit) async throws -> ModelOutput {
         let entry = routed.entry
         let built = fit.inputs(for: request, entry: entry)
-        let key = try GenerationCache.key(provider: entry.provider, model: entry.model, input: built.input, files: built.files, seed: request.seed)
+        let key = try fit.cacheKey(entry, built, seed: request.seed)
         let kind = entry.output.rawValue
         let what = "\(request.role.rawValue) on \(entry.model)" + (request.scene.map { " for scene \($0)" } ?? "")
         let outputDir = (scratch as NSString).appendingPathComponent("call-\(key.prefix(16))-\(UUID().uuidString.prefix(6))")
@@ -215,12 +213,7 @@ public struct ModelRunner: Sendable {
         let checked = try? await schemas.fit(routed.entry, backend: routed.backend)
         let fit = (checked ?? nil) ?? InputFit.unchecked(routed.entry)
         let built = fit.inputs(for: request, entry: routed.entry)
-        var hit: GenerationCache.Hit?
-        if useCache, let cache,
-           let key = try? GenerationCache.key(provider: routed.entry.provider, model: routed.entry.model, input: built.input, files: built.files, seed: request.seed) {
-            hit = cache.lookup(key)
-        }
-        return (routed.entry, hit == nil ? built.estimate : 0, hit != nil, hit?.files ?? [])
+        return (routed.entry, built.estimate, false, [])
     }
 }
 
@@ -264,6 +257,13 @@ struct InputFit: Sendable {
     var schema: ModelInputSchema?
 
     static func unchecked(_ entry: ModelEntry) -> InputFit { InputFit(names: entry.inputs, schema: nil) }
+
+    /// The generation cache's key: the model's version as its server publishes it is part of the key, so an updated
+    /// model (same name, new version) or another model behind the same Cog URL never serves an old result.
+    func cacheKey(_ entry: ModelEntry, _ built: BuiltInput, seed: UInt64) throws -> String {
+        let version = schema?.version.map { "@" + $0 } ?? ""
+        return try GenerationCache.key(provider: entry.provider, model: entry.model + version, input: built.input, files: built.files, seed: seed)
+    }
 
     func inputs(for request: ModelRequest, entry: ModelEntry) -> BuiltInput {
         var input: [String: JSONValue] = entry.fixed ?? [:]
@@ -384,7 +384,8 @@ actor SchemaBook {
                 return nil
             }
         }
-        let fit = InputFit(names: names, schema: schema.properties.isEmpty ? nil : schema)
+        var fit = InputFit(names: names, schema: schema.properties.isEmpty ? nil : schema)
+        if fit.schema == nil, schema.version != nil { fit.schema = schema }
         fits[entry.label] = .some(fit)
         return fit
     }

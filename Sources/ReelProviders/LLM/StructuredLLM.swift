@@ -91,6 +91,9 @@ struct LLMTransport: Sendable {
     /// (honouring `Retry-After`), then `.providerUnavailable`. Any other answer (2xx or 4xx) is returned.
     func post(_ url: String, headers: [(String, String)], body: Data) async throws -> ProviderResponse {
         var attempt = 0
+        // A request that timed out may have been answered (and billed) by the server: these APIs take no idempotency
+        // key, so a timeout is tried again once only.
+        var timeouts = 0
         while true {
             attempt += 1
             var request = HTTPClientRequest(url: url)
@@ -108,6 +111,10 @@ struct LLMTransport: Sendable {
                 retryAfter = response.header("retry-after")
             } catch let error as ProviderHTTPError where error.isTransient {
                 why = error.description
+                if case .timedOut = error {
+                    timeouts += 1
+                    if timeouts > 1 { throw ReelError(.providerUnavailable, "\(service) did not answer in time, twice (\(why))", cause: error) }
+                }
             } catch let error as ProviderHTTPError {
                 throw ReelError(.providerFailed, "\(service) answered something unusable: \(error.description)", cause: error)
             }
