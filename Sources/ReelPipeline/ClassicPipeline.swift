@@ -113,8 +113,7 @@ public struct ClassicPipeline: Sendable {
         var models: ModelRunner?
         if !setup.chains.isEmpty {
             let runnerForModels = setup.runner(cache: generationCache, useCache: useCache, meter: meter, scratch: scratch, warn: warn)
-            let clipProvider = ModelClipProvider(models: runnerForModels, scratch: (scratch as NSString).appendingPathComponent("frames"),
-                                                 localWork: localWork, runner: runner)
+            let clipProvider = ModelClipProvider(models: runnerForModels, localWork: localWork, runner: runner)
             providers["replicate"] = clipProvider
             providers["cog"] = clipProvider
             models = runnerForModels

@@ -10,14 +10,12 @@ public struct ModelClipProvider: ClipProvider {
     let runner: any ProcessRunner
     let probe: MediaProbe
     let lastFrames: FrameBoard
-    /// Scratch space for extracted frames.
-    let scratch: String
     /// Bounds the local ffmpeg work (fitting clips, taking last frames), which is separate from waiting on models.
     let localWork: ConcurrencyLimit
 
-    public init(models: ModelRunner, scratch: String, localWork: ConcurrencyLimit, runner: any ProcessRunner = SubprocessRunner()) {
+    public init(models: ModelRunner, localWork: ConcurrencyLimit, runner: any ProcessRunner = SubprocessRunner()) {
         self.models = models; self.runner = runner; self.probe = MediaProbe(runner: runner)
-        self.lastFrames = FrameBoard(); self.scratch = scratch; self.localWork = localWork
+        self.lastFrames = FrameBoard(); self.localWork = localWork
     }
 
     public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
@@ -25,7 +23,7 @@ public struct ModelClipProvider: ClipProvider {
             return try await makeSceneClip(request)
         } catch {
             // A scene waiting on this one's last frame or clip must not wait forever.
-            await lastFrames.markFailed(request.scene.index)
+            await lastFrames.markFailed(SceneKey(request, request.scene.index))
             throw error
         }
     }
@@ -45,7 +43,7 @@ public struct ModelClipProvider: ClipProvider {
             if let media = scene.source.media {
                 firstFrame = media
             } else if !Self.needsKeyframe(scene, videoModel: videoModel) {
-                firstFrame = try await lastFrames.lastFrame(of: scene.index - 1)
+                firstFrame = try await lastFrames.lastFrame(of: SceneKey(request, scene.index - 1))
             } else {
                 let keyframe = try await models.run(ModelRequest(role: Role.keyframe(for: brief.preset), scene: scene.index,
                                                                  prompt: scene.prompt, aspect: brief.aspect, preset: brief.preset, seed: seed))
@@ -65,7 +63,7 @@ public struct ModelClipProvider: ClipProvider {
             try await fit(video, to: request)
             return try await extractLastFrame(of: request.output, scene: scene.index)
         }
-        await lastFrames.publish(scene.index, frame: lastFrame, clip: video, usedUpTo: Double(request.frames) / Double(FrameClock.fps),
+        await lastFrames.publish(SceneKey(request, scene.index), frame: lastFrame, clip: video, usedUpTo: Double(request.frames) / Double(FrameClock.fps),
                                  overlapAfter: scene.transition?.duration ?? 0, punchedIn: false)
         return ClipResult(path: request.output, cost: nil)
     }
@@ -73,7 +71,7 @@ public struct ModelClipProvider: ClipProvider {
     /// A scene cut from the rest of the previous scene's clip: it starts where that scene's part ended, cropped tighter
     /// (or wider again, alternating) so the cut on the beat is seen. No model is called.
     func continueClip(_ request: ClipRequest) async throws -> ClipResult {
-        let previous = try await lastFrames.clip(of: request.scene.index - 1)
+        let previous = try await lastFrames.clip(of: SceneKey(request, request.scene.index - 1))
         let punchIn = !previous.punchedIn
         // The frames a transition blends are the same moments of the clip, so a crossfade becomes a zoom.
         let start = max(0, previous.usedUpTo - previous.overlapAfter)
@@ -81,7 +79,7 @@ public struct ModelClipProvider: ClipProvider {
             try await fit(previous.clip, to: request, from: start, zoom: punchIn ? 1.25 : 1)
             return try await extractLastFrame(of: request.output, scene: request.scene.index)
         }
-        await lastFrames.publish(request.scene.index, frame: lastFrame, clip: previous.clip,
+        await lastFrames.publish(SceneKey(request, request.scene.index), frame: lastFrame, clip: previous.clip,
                                  usedUpTo: start + Double(request.frames) / Double(FrameClock.fps),
                                  overlapAfter: request.scene.transition?.duration ?? 0, punchedIn: punchIn)
         return ClipResult(path: request.output, cost: nil)
@@ -129,9 +127,9 @@ public struct ModelClipProvider: ClipProvider {
         _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed, what: "fitting the generated clip to scene \(request.scene.index)")
     }
 
+    /// The frame is written beside the clip, in the run's own work folder.
     func extractLastFrame(of clip: String, scene: Int) async throws -> String {
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        let path = (scratch as NSString).appendingPathComponent("scene-\(scene)-last.png")
+        let path = ((clip as NSString).deletingLastPathComponent as NSString).appendingPathComponent("scene-\(scene)-last.png")
         _ = try await runner.runChecked("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y", "-sseof", "-0.2", "-i", "file:" + clip,
                                                    "-update", "1", path],
                                         failure: .generationFailed, what: "taking the last frame of scene \(scene)")
@@ -142,29 +140,30 @@ public struct ModelClipProvider: ClipProvider {
 /// What each finished scene leaves for the scene after it: its last frame (for a chained shot) and the model clip it
 /// came from with how much of it is used (for a scene that continues the clip).
 actor FrameBoard {
+    typealias Key = SceneKey
     /// A scene's model clip: used up to `usedUpTo` seconds, the last `overlapAfter` of them shared with the next scene's
     /// transition.
     struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var overlapAfter: Double; var punchedIn: Bool }
-    private var frames: [Int: String] = [:]
-    private var clips: [Int: ClipUse] = [:]
-    private var failed: Set<Int> = []
+    private var frames: [Key: String] = [:]
+    private var clips: [Key: ClipUse] = [:]
+    private var failed: Set<Key> = []
 
-    func markFailed(_ scene: Int) { failed.insert(scene) }
+    func markFailed(_ scene: Key) { failed.insert(scene) }
 
-    private func checkFailed(_ scene: Int) throws {
+    private func checkFailed(_ scene: Key) throws {
         if failed.contains(scene) {
-            throw ReelError(.generationFailed, "scene \(scene + 1) continues scene \(scene), which could not be made")
+            throw ReelError(.generationFailed, "scene \(scene.scene + 1) continues scene \(scene.scene), which could not be made")
         }
     }
 
-    func publish(_ scene: Int, frame: String, clip: String, usedUpTo: Double, overlapAfter: Double, punchedIn: Bool) {
+    func publish(_ scene: Key, frame: String, clip: String, usedUpTo: Double, overlapAfter: Double, punchedIn: Bool) {
         frames[scene] = frame
         clips[scene] = ClipUse(clip: clip, usedUpTo: usedUpTo, overlapAfter: overlapAfter, punchedIn: punchedIn)
     }
 
     /// Waits until the scene's last frame is known. Scenes are started in order, so the one waited for is already
     /// running; if it fails, the whole generation is cancelled and this wait ends with it.
-    func lastFrame(of scene: Int) async throws -> String {
+    func lastFrame(of scene: Key) async throws -> String {
         while true {
             if let frame = frames[scene] { return frame }
             try checkFailed(scene)
@@ -173,11 +172,22 @@ actor FrameBoard {
     }
 
     /// Waits until the scene's clip is known (as `lastFrame(of:)`).
-    func clip(of scene: Int) async throws -> ClipUse {
+    func clip(of scene: Key) async throws -> ClipUse {
         while true {
             if let use = clips[scene] { return use }
             try checkFailed(scene)
             try await Task.sleep(for: .milliseconds(50))
         }
+    }
+}
+
+/// A scene of one run: runs are told apart by their work folder (where their clips are written), so one provider can
+/// serve several runs at once without mixing their frames.
+struct SceneKey: Hashable, Sendable {
+    let run: String
+    let scene: Int
+    init(_ request: ClipRequest, _ scene: Int) {
+        run = (request.output as NSString).deletingLastPathComponent
+        self.scene = scene
     }
 }
