@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from results_md import replace_section
 
 PROMPT = "neon city at night, rain, synthwave"
 SEED = 7
@@ -409,15 +410,8 @@ def render_section(args, runs, compose_rows, memory, started):
 
 def write_results(path, section):
     """Replaces the text between the generate markers, keeping the rest of the file."""
-    text = path.read_text() if path.exists() else "# Reelsmith benchmarks\n\nWritten by `benchmarks/run.sh` (`make bench`).\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_section(path, BEGIN, END, section,
+                    "# Reelsmith benchmarks\n\nWritten by `benchmarks/run.sh` (`make bench`).\n")
 
 
 def main():

@@ -244,7 +244,6 @@ public struct ClassicPipeline: Sendable {
         outcome.timings[.compose] = t3.secondsSince
         progress.report(.stageCompleted(.compose, seconds: outcome.timings[.compose]!))
 
-        for r in results { if let c = r.cost { await meter.record(c) } }
         let ledger = await meter.ledger
         let manifest = Manifest(
             createdAt: Date(), seed: plan.seed, brief: plan.brief,

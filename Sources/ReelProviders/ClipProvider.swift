@@ -15,11 +15,10 @@ public struct ClipRequest: Sendable {
     }
 }
 
-/// A clip a provider made, and what it cost (nil for free, offline work).
+/// A clip a provider made. What it cost is metered by the `CostMeter` of the run, not carried here.
 public struct ClipResult: Sendable {
     public var path: String
-    public var cost: CostEntry?
-    public init(path: String, cost: CostEntry?) { self.path = path; self.cost = cost }
+    public init(path: String) { self.path = path }
 }
 
 /// Fills the video role for a scene.

@@ -65,7 +65,7 @@ public struct ModelClipProvider: ClipProvider {
         }
         await lastFrames.publish(SceneKey(request, scene.index), frame: lastFrame, clip: video, usedUpTo: Double(request.frames) / Double(FrameClock.fps),
                                  overlapAfter: scene.transition?.duration ?? 0, punchedIn: false)
-        return ClipResult(path: request.output, cost: nil)
+        return ClipResult(path: request.output)
     }
 
     /// A scene cut from the rest of the previous scene's clip: it starts where that scene's part ended, cropped tighter
@@ -82,7 +82,7 @@ public struct ModelClipProvider: ClipProvider {
         await lastFrames.publish(SceneKey(request, request.scene.index), frame: lastFrame, clip: previous.clip,
                                  usedUpTo: start + Double(request.frames) / Double(FrameClock.fps),
                                  overlapAfter: request.scene.transition?.duration ?? 0, punchedIn: punchIn)
-        return ClipResult(path: request.output, cost: nil)
+        return ClipResult(path: request.output)
     }
 
     /// The seed a scene's model calls use: the run's seed, moved per scene so scenes differ but repeat exactly.

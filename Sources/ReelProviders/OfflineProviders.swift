@@ -21,7 +21,7 @@ public struct ProceduralClipProvider: ClipProvider {
                     "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)
         _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
                                         what: "drawing scene \(request.scene.index) (\(recipe.motif.rawValue))")
-        return ClipResult(path: request.output, cost: nil)
+        return ClipResult(path: request.output)
     }
 }
 
@@ -64,7 +64,7 @@ public struct UserMediaClipProvider: ClipProvider {
         args += IntermediateEncoding.arguments(frames: request.frames, output: request.output)
         _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
                                         what: "preparing '\((media as NSString).lastPathComponent)' for scene \(request.scene.index)")
-        return ClipResult(path: request.output, cost: nil)
+        return ClipResult(path: request.output)
     }
 }
 

@@ -88,7 +88,7 @@ public struct SolidColorClipProvider: ClipProvider {
         try await Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=c=\(c.hex.replacingOccurrences(of: "#", with: "0x")):s=\(request.size):r=30",
                                    "-frames:v", String(request.frames), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0",
                                    "-pix_fmt", "yuv420p", request.output])
-        return ClipResult(path: request.output, cost: nil)
+        return ClipResult(path: request.output)
     }
 }
 

@@ -30,8 +30,6 @@ public struct ModelOutput: Sendable {
     public var files: [String]
     public var text: String?
     public var entry: ModelEntry
-    /// The media length asked of the model (seconds), when it was asked for one.
-    public var requestedDuration: Double?
     public var cost: CostEntry
 }
 
@@ -122,7 +120,7 @@ public struct ModelRunner: Sendable {
                              units: built.units, unit: entry.price.unit, unitPrice: built.unitPrice, cacheHit: true,
                              predictionId: hit.record.predictionId, at: Date(), kind: entry.output.rawValue, status: "succeeded")
         await meter.record(cost)
-        return ModelOutput(files: hit.files, text: hit.record.text, entry: entry, requestedDuration: built.duration, cost: cost)
+        return ModelOutput(files: hit.files, text: hit.record.text, entry: entry, cost: cost)
     }
 
     /// Errors after which the next model is worth trying; credentials, budget and cancellation end the run.
@@ -182,7 +180,7 @@ public struct ModelRunner: Sendable {
             try? FileManager.default.removeItem(atPath: outputDir)
         }
         cache?.clearInFlight(key)
-        return ModelOutput(files: files, text: text, entry: entry, requestedDuration: built.duration, cost: cost)
+        return ModelOutput(files: files, text: text, entry: entry, cost: cost)
     }
 
     static func cost(of result: PredictionResult, request: ModelRequest, entry: ModelEntry, built: BuiltInput) -> CostEntry {

@@ -53,10 +53,9 @@ public struct RoleAssignment: Codable, Sendable, Hashable {
 
 /// The shipped registry, with the user's file (REELSMITH_REGISTRY) laid over it.
 public enum RegistryLoader {
-    public static var shipped: ModelRegistry {
-        // The shipped text is checked by a test; a failure here is a build defect, not user input.
+    /// Parsed once per process. The shipped text is checked by a test; a failure here is a build defect, not user input.
+    public static let shipped: ModelRegistry =
         (try? ModelRegistry.parse(Data(ShippedRegistry.json.utf8), source: "shipped registry")) ?? ModelRegistry(roles: [:])
-    }
 
     /// The registry in effect and the user's overrides (nil without REELSMITH_REGISTRY).
     public static func load(userFile: String?) throws -> (registry: ModelRegistry, overrides: ModelRegistry?) {

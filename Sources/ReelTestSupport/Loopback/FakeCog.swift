@@ -9,7 +9,7 @@ import ReelCore
 ///
 /// Fault endpoints: `.create` = POST /predictions and PUT /predictions/{id}; `.cancel`; `.get` = GET /health-check;
 /// `.models` = GET / and GET /openapi.json.
-public actor FakeCog {
+public actor FakeCog: LoopbackFake {
     public nonisolated let baseURL: String
     private let server: LoopbackServer
     private let output: FakeOutput
@@ -69,15 +69,8 @@ public actor FakeCog {
     /// Starts a fake Cog server. `input` is the Input schema's `properties`.
     public static func start(output: FakeOutput, input: [String: JSONValue], required: [String] = [],
                              setupSeconds: Double = 0, predictSeconds: Double = 0.2, slots: Int = 1) async throws -> FakeCog {
-        let box = WeakBox<FakeCog>()
-        let server = try await LoopbackServer.start { request in
-            guard let fake = box.value else { return .respond(status: 503) }
-            return await fake.handle(request)
-        }
-        let fake = FakeCog(server: server, output: output, input: input, required: required, setupSeconds: setupSeconds,
-                           predictSeconds: predictSeconds, slots: slots)
-        box.set(fake)
-        return fake
+        try await LoopbackServer.start { server in FakeCog(server: server, output: output, input: input, required: required, setupSeconds: setupSeconds,
+                               predictSeconds: predictSeconds, slots: slots) }
     }
 
     public func shutdown() async {

@@ -29,7 +29,7 @@ public struct FakeLLMRequest: Sendable {
 /// A loopback server speaking OpenAI's chat completions (`POST /v1/chat/completions`; give `<baseURL>/v1` as
 /// OPENAI_BASE_URL) or Anthropic's messages API (`POST /v1/messages`; ANTHROPIC_BASE_URL = `<baseURL>`). The text of
 /// each answer comes from `respond`. Faults: the chat call is `.create` (`.any` matches it too).
-public actor FakeLLM {
+public actor FakeLLM: LoopbackFake {
     public enum Dialect: Sendable { case openAI, anthropic }
 
     public nonisolated let baseURL: String
@@ -55,14 +55,7 @@ public actor FakeLLM {
     /// `apiKey` nil accepts any (or no) key.
     public static func start(_ dialect: Dialect, apiKey: String?,
                              respond: @escaping @Sendable (FakeLLMRequest) -> String) async throws -> FakeLLM {
-        let box = WeakBox<FakeLLM>()
-        let server = try await LoopbackServer.start { request in
-            guard let fake = box.value else { return .respond(status: 503) }
-            return await fake.handle(request)
-        }
-        let fake = FakeLLM(server: server, dialect: dialect, apiKey: apiKey, respond: respond)
-        box.set(fake)
-        return fake
+        try await LoopbackServer.start { server in FakeLLM(server: server, dialect: dialect, apiKey: apiKey, respond: respond) }
     }
 
     public func shutdown() async { await server.shutdown() }

@@ -45,7 +45,7 @@ public struct FakeUploadedFile: Sendable {
 /// A loopback server speaking Replicate's HTTP API (reference/replicate-api.md §2-8, §11): three create endpoints,
 /// `Prefer: wait`, a lifecycle on a clock, cancel, list with a `next` cursor, the Files API, models and versions,
 /// signed webhooks, output files of real media, and injected faults. It counts everything it did.
-public actor FakeReplicate {
+public actor FakeReplicate: LoopbackFake {
     /// Give this as REPLICATE_BASE_URL; paths are /v1/...
     public nonisolated let baseURL: String
     private let server: LoopbackServer
@@ -126,14 +126,7 @@ public actor FakeReplicate {
     /// "deployments/owner/name" is another way to register one).
     public static func start(token: String = "r8_fake_token", models: [FakeModel],
                              deployments: [String: String] = [:]) async throws -> FakeReplicate {
-        let box = WeakBox<FakeReplicate>()
-        let server = try await LoopbackServer.start { request in
-            guard let fake = box.value else { return .respond(status: 503) }
-            return await fake.handle(request)
-        }
-        let fake = FakeReplicate(server: server, token: token, models: models, deployments: deployments)
-        box.set(fake)
-        return fake
+        try await LoopbackServer.start { server in FakeReplicate(server: server, token: token, models: models, deployments: deployments) }
     }
 
     public func shutdown() async {

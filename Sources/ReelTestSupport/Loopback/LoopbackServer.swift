@@ -262,6 +262,26 @@ final class ConnectionRegistry: Sendable {
     }
 }
 
+/// A fake that answers a loopback server's requests.
+protocol LoopbackFake: AnyObject, Sendable {
+    func handle(_ request: LoopbackRequest) async -> LoopbackResponse
+}
+
+extension LoopbackServer {
+    /// Starts a server and the fake that answers it. The fake owns the server (and needs its URL), so the server holds
+    /// the fake weakly and answers 503 once it is gone.
+    static func start<Fake: LoopbackFake>(serving makeFake: (LoopbackServer) -> Fake) async throws -> Fake {
+        let box = WeakBox<Fake>()
+        let server = try await start { request in
+            guard let fake = box.value else { return .respond(status: 503) }
+            return await fake.handle(request)
+        }
+        let fake = makeFake(server)
+        box.set(fake)
+        return fake
+    }
+}
+
 /// A late-bound weak reference to the fake that owns a server (the server must exist before the fake knows its URL).
 final class WeakBox<T: AnyObject & Sendable>: Sendable {
     private struct Ref: @unchecked Sendable { weak var value: T? }  // T is Sendable; the Mutex guards the reference.
