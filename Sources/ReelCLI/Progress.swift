@@ -37,7 +37,7 @@ public final class TerminalProgress: ProgressSink {
                     let percent = Int(fraction * 100) / 25 * 25
                     if percent > s.lastPlainPercent { s.lastPlainPercent = percent; Self.write("reelsmith: \(stage.rawValue) \(percent)% \(detail)\n") }
                 }
-            case .sceneStarted, .sceneCompleted:
+            case .sceneStarted, .sceneCompleted, .sceneReused:
                 break
             case .stageCompleted(let stage, let seconds):
                 s.fraction = 1

@@ -108,7 +108,7 @@ public struct Plan: Codable, Sendable, Equatable {
 
     /// Checks the plan can be rendered: scenes contiguous from 0 to `duration`, each long enough for its
     /// transitions, times on frames. Throws `.badPlan` naming the first problem.
-    public func validate() throws {
+    public func validate(checkingMedia: Bool = true) throws {
         guard version == 1 else { throw ReelError(.badPlan, "the plan has version \(version); this Reelsmith reads version 1") }
         guard !scenes.isEmpty else { throw ReelError(.badPlan, "the plan has no scenes") }
         guard duration > 0, duration <= 3600 else { throw ReelError(.badPlan, "the plan's duration \(duration) s is out of range (0 to 3600)") }
@@ -121,7 +121,7 @@ public struct Plan: Codable, Sendable, Equatable {
             guard SceneSource.knownProviders.contains(scene.source.provider) else {
                 throw ReelError(.badPlan, "scene \(scene.index) names provider '\(scene.source.provider)'; known: \(SceneSource.knownProviders.joined(separator: ", "))")
             }
-            if scene.source.provider == "user-media" || scene.source.media != nil {
+            if checkingMedia, scene.source.provider == "user-media" || scene.source.media != nil {
                 guard let media = scene.source.media, FileCheck.isRegularFile(media) else {
                     throw ReelError(.badPlan, "scene \(scene.index) uses the media file '\(scene.source.media ?? "")', which does not exist")
                 }

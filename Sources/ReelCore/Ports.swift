@@ -16,6 +16,8 @@ public enum ProgressEvent: Sendable, Equatable {
     case progress(Stage, fraction: Double, detail: String)
     case sceneStarted(index: Int)
     case sceneCompleted(index: Int)
+    /// A scene finished by an earlier attempt (or an earlier job) was restored instead of made again.
+    case sceneReused(index: Int)
     case stageCompleted(Stage, seconds: Double)
     case warning(String)
 }

@@ -24,6 +24,9 @@ public struct GenerateRequest: Sendable {
     /// Without a song: have the music role make one, when configured (false for `plan`, which spends nothing on
     /// media; its estimate prices the song instead).
     public var composeMissingSong = true
+    /// Scene index → variant: a scene asked to be made again gets a higher variant, which moves its seed (and so its
+    /// checkpoint key), while the other scenes are restored as they were.
+    public var sceneVariants: [Int: Int] = [:]
 
     public init(prompt: String, overrides: PromptParser.Overrides = .init(), audioPath: String? = nil,
                 mediaDirectory: String? = nil, start: Double = 0, seed: UInt64, plan: Plan? = nil, output: String,
@@ -205,10 +208,32 @@ public struct ClassicPipeline: Sendable {
         return PlanOutcome(plan: plan, audioPath: audioPath, analysis: analysis, audioSHA256: sha, warnings: warnings, timings: timings)
     }
 
+    /// `plan(_:)`, taken from `checkpoints` when an earlier attempt of the run got that far, and saved there otherwise.
+    /// User media paths are kept relative to the request's media folder, so another worker's folder fits.
+    func plan(_ request: GenerateRequest, checkpoints: (any PipelineCheckpoints)?) async throws -> PlanOutcome {
+        guard let checkpoints, request.plan == nil else { return try await plan(request) }
+        if let saved = try await checkpoints.savedPlan() {
+            let plan = saved.plan.anchoringMedia(to: request.mediaDirectory)
+            try plan.validate()
+            var audioPath = request.audioPath
+            // A song the music role made is not kept with the plan; it comes back from the generation cache.
+            if audioPath == nil, plan.tempo != nil, request.composeMissingSong { audioPath = try await composeSong(request) }
+            progress.report(.stageCompleted(.plan, seconds: 0))
+            return PlanOutcome(plan: plan, audioPath: audioPath, analysis: saved.analysis, audioSHA256: saved.audioSHA256,
+                               warnings: saved.warnings, timings: saved.timings)
+        }
+        let outcome = try await plan(request)
+        try await checkpoints.savePlan(PlanCheckpoint(plan: outcome.plan.relativisingMedia(to: request.mediaDirectory), analysis: outcome.analysis,
+                                                      audioSHA256: outcome.audioSHA256, warnings: outcome.warnings, timings: outcome.timings))
+        return outcome
+    }
+
     // MARK: - Generate
 
     /// Makes the whole video. On any failure or cancellation nothing is left at the output path.
-    public func generate(_ request: GenerateRequest) async throws -> GenerateOutcome {
+    /// With `checkpoints`, a plan saved by an earlier attempt is taken up instead of planning again, each finished
+    /// scene is saved, and scenes an earlier attempt (or job) finished are restored rather than made again.
+    public func generate(_ request: GenerateRequest, checkpoints: (any PipelineCheckpoints)? = nil) async throws -> GenerateOutcome {
         guard request.output.lowercased().hasSuffix(".mp4") else {
             throw ReelError(.badInput, "the output file must end in .mp4: '\(request.output)'")
         }
@@ -218,7 +243,7 @@ public struct ClassicPipeline: Sendable {
         let manifestFile = try OutputFile(path: manifestPath)
         defer { manifestFile.discard() }
 
-        var outcome = try await plan(request)
+        var outcome = try await plan(request, checkpoints: checkpoints)
         let plan = outcome.plan
         let size = plan.brief.preset.frameSize(plan.brief.aspect)
 
@@ -227,7 +252,7 @@ public struct ClassicPipeline: Sendable {
 
         progress.report(.stageStarted(.generate))
         let t2 = ContinuousClock.now
-        let results = try await generateClips(plan: plan, size: size, work: work)
+        let results = try await generateClips(plan: plan, size: size, work: work, variants: request.sceneVariants, checkpoints: checkpoints)
         outcome.timings[.generate] = t2.secondsSince
         progress.report(.stageCompleted(.generate, seconds: outcome.timings[.generate]!))
 
@@ -320,13 +345,17 @@ public struct ClassicPipeline: Sendable {
         (video as NSString).deletingPathExtension + ".manifest.json"
     }
 
-    /// Generates every scene's clip, at most `concurrency` at once, in scene order.
-    func generateClips(plan: Plan, size: FrameSize, work: WorkDirectory) async throws -> [ClipResult] {
+    /// Generates every scene's clip, at most `concurrency` at once, in scene order. With `checkpoints`, a scene whose
+    /// key (see `SceneCheckpointKey`) an earlier run saved is restored instead, and each made scene is saved.
+    func generateClips(plan: Plan, size: FrameSize, work: WorkDirectory, variants: [Int: Int] = [:],
+                       checkpoints: (any PipelineCheckpoints)? = nil) async throws -> [ClipResult] {
         let spans = Timeline.clipSpans(of: plan)
         let requests = plan.scenes.enumerated().map { i, scene in
-            ClipRequest(scene: scene, frames: spans[i].frames, size: size, brief: plan.brief, seed: plan.seed,
+            ClipRequest(scene: scene, frames: spans[i].frames, size: size, brief: plan.brief,
+                        seed: SceneCheckpointKey.seed(plan.seed, variant: variants[i] ?? 0),
                         output: work.path(for: "scene-\(String(format: "%03d", i)).mp4"))
         }
+        let keys = SceneCheckpointKey.keys(for: requests)
         var results = [ClipResult?](repeating: nil, count: requests.count)
         let provider = clips, sink = progress
         // A budget refusal stops new scenes but lets those under way finish (their calls were approved and may be
@@ -338,9 +367,15 @@ public struct ClassicPipeline: Sendable {
                 let i = next, request = requests[i]
                 next += 1
                 group.addTask {
-                    sink.report(.sceneStarted(index: i))
                     do {
+                        if let checkpoints, try await checkpoints.restoreScene(key: keys[i], index: i, to: request.output) {
+                            try await provider.adoptRestoredClip(request)
+                            sink.report(.sceneReused(index: i))
+                            return (i, .success(ClipResult(path: request.output)))
+                        }
+                        sink.report(.sceneStarted(index: i))
                         let result = try await provider.makeClip(request)
+                        try await checkpoints?.saveScene(key: keys[i], index: i, clipAt: result.path)
                         sink.report(.sceneCompleted(index: i))
                         return (i, .success(result))
                     } catch {

@@ -24,6 +24,14 @@ public struct ClipResult: Sendable {
 /// Fills the video role for a scene.
 public protocol ClipProvider: Sendable {
     func makeClip(_ request: ClipRequest) async throws -> ClipResult
+    /// Told that the clip of `request` was restored at `request.output` from an earlier run instead of made, so the
+    /// scenes after it (a chained shot) can build on it.
+    func adoptRestoredClip(_ request: ClipRequest) async throws
+}
+
+extension ClipProvider {
+    /// Providers whose scenes stand alone need nothing from a restored clip.
+    public func adoptRestoredClip(_ request: ClipRequest) async throws {}
 }
 
 /// Sends each scene to the provider its plan names (`offline`, `user-media`).
@@ -38,6 +46,10 @@ public struct ClipRouter: ClipProvider {
         }
         return try await provider.makeClip(request)
     }
+
+    public func adoptRestoredClip(_ request: ClipRequest) async throws {
+        try await providers[request.scene.source.provider]?.adoptRestoredClip(request)
+    }
 }
 
 /// Runs another provider's work at most `limit`'s width at once: ffmpeg jobs stay few while many scenes wait on
@@ -49,5 +61,9 @@ public struct LimitedClipProvider: ClipProvider {
 
     public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
         try await limit.withPermit { try await base.makeClip(request) }
+    }
+
+    public func adoptRestoredClip(_ request: ClipRequest) async throws {
+        try await limit.withPermit { try await base.adoptRestoredClip(request) }
     }
 }

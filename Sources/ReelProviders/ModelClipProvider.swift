@@ -28,13 +28,15 @@ public struct ModelClipProvider: ClipProvider {
         }
     }
 
-    func makeSceneClip(_ request: ClipRequest) async throws -> ClipResult {
+    /// With `continuing` false, a scene planned to continue the previous scene's clip gets a clip of its own, started
+    /// from that scene's last frame (used when the previous scene was restored and its source clip is not at hand).
+    func makeSceneClip(_ request: ClipRequest, continuing: Bool = true) async throws -> ClipResult {
         let scene = request.scene, brief = request.brief
         let videoRole = Role.clip(for: brief.preset)
         guard let videoModel = models.primary(videoRole) else {
             throw ReelError(.providerUnavailable, "no model is configured for the role \(videoRole.rawValue)")
         }
-        if scene.source.continuesClip == true, scene.index > 0 {
+        if continuing, scene.source.continuesClip == true, scene.index > 0 {
             return try await continueClip(request)
         }
         let seed = Self.seed(request.seed, scene: scene.index)
@@ -72,6 +74,7 @@ public struct ModelClipProvider: ClipProvider {
     /// (or wider again, alternating) so the cut on the beat is seen. No model is called.
     func continueClip(_ request: ClipRequest) async throws -> ClipResult {
         let previous = try await lastFrames.clip(of: SceneKey(request, request.scene.index - 1))
+        if previous.restored { return try await makeSceneClip(request, continuing: false) }
         let punchIn = !previous.punchedIn
         // The frames a transition blends are the same moments of the clip, so a crossfade becomes a zoom.
         let start = max(0, previous.usedUpTo - previous.overlapAfter)
@@ -83,6 +86,15 @@ public struct ModelClipProvider: ClipProvider {
                                  usedUpTo: start + Double(request.frames) / Double(FrameClock.fps),
                                  overlapAfter: request.scene.transition?.duration ?? 0, punchedIn: punchIn)
         return ClipResult(path: request.output)
+    }
+
+    /// A restored clip leaves its last frame for a chained scene after it; the model clip it was cut from is not kept,
+    /// so a scene meant to continue that clip gets its own (see `makeSceneClip(_:continuing:)`).
+    public func adoptRestoredClip(_ request: ClipRequest) async throws {
+        let lastFrame = try await localWork.withPermit { try await extractLastFrame(of: request.output, scene: request.scene.index) }
+        await lastFrames.publish(SceneKey(request, request.scene.index), frame: lastFrame, clip: request.output,
+                                 usedUpTo: Double(request.frames) / Double(FrameClock.fps),
+                                 overlapAfter: request.scene.transition?.duration ?? 0, punchedIn: false, restored: true)
     }
 
     /// The seed a scene's model calls use: the run's seed, moved per scene so scenes differ but repeat exactly.
@@ -143,7 +155,7 @@ actor FrameBoard {
     typealias Key = SceneKey
     /// A scene's model clip: used up to `usedUpTo` seconds, the last `overlapAfter` of them shared with the next scene's
     /// transition.
-    struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var overlapAfter: Double; var punchedIn: Bool }
+    struct ClipUse: Sendable { var clip: String; var usedUpTo: Double; var overlapAfter: Double; var punchedIn: Bool; var restored: Bool }
     private var frames: [Key: String] = [:]
     private var clips: [Key: ClipUse] = [:]
     private var failed: Set<Key> = []
@@ -156,9 +168,9 @@ actor FrameBoard {
         }
     }
 
-    func publish(_ scene: Key, frame: String, clip: String, usedUpTo: Double, overlapAfter: Double, punchedIn: Bool) {
+    func publish(_ scene: Key, frame: String, clip: String, usedUpTo: Double, overlapAfter: Double, punchedIn: Bool, restored: Bool = false) {
         frames[scene] = frame
-        clips[scene] = ClipUse(clip: clip, usedUpTo: usedUpTo, overlapAfter: overlapAfter, punchedIn: punchedIn)
+        clips[scene] = ClipUse(clip: clip, usedUpTo: usedUpTo, overlapAfter: overlapAfter, punchedIn: punchedIn, restored: restored)
     }
 
     /// Waits until the scene's last frame is known. Scenes are started in order, so the one waited for is already

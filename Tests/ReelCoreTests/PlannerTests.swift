@@ -173,3 +173,38 @@ struct PlannerTests {
         #expect(plan.scenes[1].source.mediaOffset == 0)
     }
 }
+
+@Suite("Plan edits")
+struct PlanEditTests {
+    func plan() throws -> Plan {
+        let brief = try PromptParser().parse("harbour at dawn, 12 seconds", overrides: .init())
+        return RulePlanner().plan(brief: brief, analysis: nil, songStart: 0, duration: 12, seed: 4, media: [])
+    }
+
+    @Test func aNewPromptChangesOnlyThatScene() throws {
+        let p = try plan()
+        let edited = try p.editingScene(1, prompt: "  a lighthouse, brighter  ")
+        #expect(edited.scenes[1].prompt == "a lighthouse, brighter")
+        #expect(edited.scenes.enumerated().allSatisfy { $0.offset == 1 || $0.element == p.scenes[$0.offset] })
+    }
+
+    @Test func aNewLengthMovesTheLaterCutsAndTheEnd() throws {
+        let p = try plan()
+        let edited = try p.editingScene(0, duration: p.scenes[0].duration + 1)
+        #expect(abs(edited.duration - (p.duration + 1)) < 1e-9)
+        for i in 1..<p.scenes.count {
+            #expect(abs(edited.scenes[i].start - (p.scenes[i].start + 1)) < 1e-9)
+        }
+        try edited.validate()
+    }
+
+    @Test func badEditsAreRefused() throws {
+        let p = try plan()
+        #expect(throws: ReelError.self) { try p.editingScene(99, prompt: "x") }
+        #expect(throws: ReelError.self) { try p.editingScene(0, prompt: "   ") }
+        #expect(throws: ReelError.self) { try p.editingScene(0, duration: -1) }
+        #expect(throws: ReelError.self) { try p.editingScene(0, duration: .nan) }
+        #expect(throws: ReelError.self) { try p.editingScene(0, duration: 0.01) }
+        #expect(throws: ReelError.self) { try p.editingScene(0, duration: p.scenes[0].duration + 5, songDuration: p.duration + 1) }
+    }
+}
