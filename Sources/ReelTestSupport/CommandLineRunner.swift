@@ -21,32 +21,16 @@ public struct ReelsmithProcess {
     /// contains that text and reports how long the process took to exit afterwards.
     public static func run(_ arguments: [String], in directory: String? = nil, interruptWhen trigger: String? = nil,
                            environment: [String: String] = [:]) throws -> (result: Result, secondsAfterSignal: Double?) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let collected = Collected()
-        out.fileHandleForReading.readabilityHandler = { h in collected.add(stdout: h.availableData) }
-        err.fileHandleForReading.readabilityHandler = { h in collected.add(stderr: h.availableData) }
-        try process.run()
+        let process = try ChildProcess(binary, arguments, in: directory, environment: environment)
         var signalledAt: Date?
         if let trigger {
             let deadline = Date().addingTimeInterval(120)
-            while process.isRunning && Date() < deadline && !collected.stderrText.contains(trigger) { usleep(20_000) }
-            if process.isRunning { signalledAt = Date(); kill(process.processIdentifier, SIGINT) }
+            while process.isRunning && Date() < deadline && !process.stderr.contains(trigger) { usleep(20_000) }
+            if process.isRunning { signalledAt = Date(); process.signal(SIGINT) }
         }
-        process.waitUntilExit()
+        let status = process.waitUntilExit()
         let exitedAt = Date()
-        out.fileHandleForReading.readabilityHandler = nil
-        err.fileHandleForReading.readabilityHandler = nil
-        collected.add(stdout: out.fileHandleForReading.readDataToEndOfFile())
-        collected.add(stderr: err.fileHandleForReading.readDataToEndOfFile())
-        return (Result(exitCode: process.terminationStatus, stdout: collected.stdoutText, stderr: collected.stderrText),
+        return (Result(exitCode: status, stdout: process.stdout, stderr: process.stderr),
                 signalledAt.map { exitedAt.timeIntervalSince($0) })
     }
 
@@ -55,15 +39,6 @@ public struct ReelsmithProcess {
     public static func runAsync(_ arguments: [String], in directory: String? = nil, interruptWhen trigger: String? = nil,
                                 environment: [String: String] = [:]) async throws -> (result: Result, secondsAfterSignal: Double?) {
         try await Blocking.run { try run(arguments, in: directory, interruptWhen: trigger, environment: environment) }
-    }
-
-    private final class Collected: @unchecked Sendable {
-        private let lock = NSLock()
-        private var out = Data(), err = Data()
-        func add(stdout d: Data) { lock.lock(); out.append(d); lock.unlock() }
-        func add(stderr d: Data) { lock.lock(); err.append(d); lock.unlock() }
-        var stdoutText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
-        var stderrText: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
     }
 }
 

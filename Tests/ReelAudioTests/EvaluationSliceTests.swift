@@ -33,13 +33,7 @@ struct EvaluationSliceTests {
         while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
         let maker = root.appendingPathComponent("benchmarks/beats/make_set.py").path
         let status = try await Blocking.run {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", maker, dir, "--quick"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus
+            try ChildProcess("/usr/bin/env", ["python3", maker, dir, "--quick"], captureOutput: false).waitUntilExit()
         }
         try #require(status == 0, "make_set.py failed: are fluidsynth and timgm6mb-soundfont installed? (`make test` installs them)")
         let truth = try JSONDecoder().decode([Truth].self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/truth.json")))

@@ -20,17 +20,8 @@ struct ReplicateEndToEndTests {
     }
 
     /// The binary running in the background, its output discarded.
-    func start(_ args: [String], in dir: String, environment env: [String: String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ReelsmithProcess.binary)
-        process.arguments = args
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+    func start(_ args: [String], in dir: String, environment env: [String: String]) throws -> ChildProcess {
+        try ChildProcess(ReelsmithProcess.binary, args, in: dir, environment: env, captureOutput: false)
     }
 
     func manifest(_ path: String) throws -> [String: Any] {
@@ -145,7 +136,7 @@ struct ReplicateEndToEndTests {
         let deadline = Date().addingTimeInterval(120)
         while await fake.inFlight == 0, Date() < deadline, process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         try await Task.sleep(for: .milliseconds(300))
-        kill(process.processIdentifier, SIGINT)
+        process.signal(SIGINT)
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         let r = (exitCode: process.terminationStatus, stderr: "")
         #expect(r.exitCode == 130, "\(r.stderr)")
@@ -170,7 +161,7 @@ struct ReplicateEndToEndTests {
         let process = try start(args, in: dir, environment: env)
         let deadline = Date().addingTimeInterval(120)
         while await fake.predictionsCreated < 2, Date() < deadline, process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        kill(process.processIdentifier, SIGKILL)
+        process.signal(SIGKILL)
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         let createdByKilledRun = await fake.predictionsCreated
         #expect(createdByKilledRun >= 2)

@@ -41,17 +41,9 @@ struct FakeServerTests {
     }
 
     static func runBlocking(_ tool: String, _ args: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [tool] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let p = try ChildProcess("/usr/bin/env", [tool] + args)
+        let status = p.waitUntilExit()
+        return (status, p.stdout, p.stderr)
     }
 
     /// ffprobe's format duration and first stream's codec of a file.
