@@ -104,9 +104,11 @@ public struct ClassicPipeline: Sendable {
     /// - Parameters:
     ///   - generationCache: where paid generations are kept between runs; `useCache` false (`--no-cache`) bypasses it.
     ///   - scratch: a folder for downloads and extracted frames, owned by the caller.
+    ///   - sharedGenerations: the generation cache and in-flight journal a service's machines share (nil: this machine's only).
     public static func configured(setup: ProviderSetup, progress: any ProgressSink, budget: Double?, generationCache: GenerationCache?,
                                   useCache: Bool, scratch: String, runner: any ProcessRunner = SubprocessRunner(),
-                                  analysisCache: AnalysisCache? = nil, modelSceneWidth: Int = 16) -> ClassicPipeline {
+                                  analysisCache: AnalysisCache? = nil, modelSceneWidth: Int = 16,
+                                  sharedGenerations: (any SharedGenerations)? = nil) -> ClassicPipeline {
         let warn: @Sendable (String) -> Void = { progress.report(.warning($0)) }
         let meter = CostMeter(budget: budget, warn: warn)
         // ffmpeg work stays `offlineWidth` wide however many scenes wait on models at once.
@@ -115,7 +117,8 @@ public struct ClassicPipeline: Sendable {
                                                      "user-media": LimitedClipProvider(UserMediaClipProvider(runner: runner), limit: localWork)]
         var models: ModelRunner?
         if !setup.chains.isEmpty {
-            let runnerForModels = setup.runner(cache: generationCache, useCache: useCache, meter: meter, scratch: scratch, warn: warn)
+            let runnerForModels = setup.runner(cache: generationCache, useCache: useCache, meter: meter, scratch: scratch,
+                                               shared: sharedGenerations, warn: warn)
             let clipProvider = ModelClipProvider(models: runnerForModels, localWork: localWork, runner: runner)
             providers["replicate"] = clipProvider
             providers["cog"] = clipProvider

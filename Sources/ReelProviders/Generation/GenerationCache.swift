@@ -104,6 +104,10 @@ public struct GenerationCache: Sendable {
         public var model: String
         /// When the create was sent.
         public var sentAt: Date
+
+        public init(predictionId: String?, provider: ProviderKind, model: String, sentAt: Date) {
+            self.predictionId = predictionId; self.provider = provider; self.model = model; self.sentAt = sentAt
+        }
     }
 
     /// What a previous attempt left in flight for `key`, if anything.

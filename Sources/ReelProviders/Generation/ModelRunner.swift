@@ -41,10 +41,13 @@ public struct RoutedEntry: Sendable {
 }
 
 /// Runs a role: walks its fallback chain, serves repeats from the generation cache, holds calls to the budget,
-/// follows predictions a killed run left in flight, and meters every call.
+/// follows predictions a killed run left in flight, and meters every call. With a shared tier (a service's machines),
+/// what another machine made or left in flight counts as this machine's own.
 public struct ModelRunner: Sendable {
     let chains: [Role: [RoutedEntry]]
     let cache: GenerationCache?
+    /// The generations and in-flight journal every machine of a service sees; nil for a single machine.
+    let shared: (any SharedGenerations)?
     /// False with `--no-cache`: never answer from the cache, nor store in it.
     let useCache: Bool
     let meter: CostMeter
@@ -55,8 +58,8 @@ public struct ModelRunner: Sendable {
     let attemptsPerModel: Int
 
     public init(chains: [Role: [RoutedEntry]], cache: GenerationCache?, useCache: Bool, meter: CostMeter, scratch: String,
-                attemptsPerModel: Int = 2, warn: @escaping @Sendable (String) -> Void) {
-        self.chains = chains; self.cache = cache; self.useCache = useCache; self.meter = meter
+                attemptsPerModel: Int = 2, shared: (any SharedGenerations)? = nil, warn: @escaping @Sendable (String) -> Void) {
+        self.chains = chains; self.cache = cache; self.shared = shared; self.useCache = useCache; self.meter = meter
         self.schemas = SchemaBook(warn: warn); self.scratch = scratch; self.warn = warn
         self.attemptsPerModel = max(1, attemptsPerModel)
     }
@@ -71,6 +74,7 @@ public struct ModelRunner: Sendable {
         let chain = chains[request.role] ?? []
         guard !chain.isEmpty else { throw ReelError(.providerUnavailable, "no model is configured for the role \(request.role.rawValue)") }
         if useCache, let hit = await cachedResult(request) { return hit }
+        if useCache, let hit = await sharedResult(request) { return hit }
         var failures: [String] = []
         for (position, routed) in chain.enumerated() {
             let entry = routed.entry
@@ -116,6 +120,45 @@ public struct ModelRunner: Sendable {
     /// `findCached`, metered as a cache hit.
     func cachedResult(_ request: ModelRequest) async -> ModelOutput? {
         guard let (entry, built, hit) = await findCached(request) else { return nil }
+        return await hitOutput(request, entry: entry, built: built, hit: hit)
+    }
+
+    /// A result another machine made for this request with any model of the chain (like `findCached`), copied into the
+    /// local cache and metered as a cache hit. An unreadable tier is only a miss here: `attemptCall` reads the
+    /// in-flight journals and asks again before anything is paid.
+    func sharedResult(_ request: ModelRequest) async -> ModelOutput? {
+        guard let shared, let cache else { return nil }
+        var failure: (any Error)?
+        for routed in chains[request.role] ?? [] {
+            guard let fit = (try? await schemas.fit(routed.entry, backend: routed.backend)) ?? nil else { continue }
+            let built = fit.inputs(for: request, entry: routed.entry)
+            guard let key = try? fit.cacheKey(routed.entry, built, seed: request.seed) else { continue }
+            switch await Self.askShared({ try await shared.fetch(key: key, into: cache) }) {
+            case .success(let hit?): return await hitOutput(request, entry: routed.entry, built: built, hit: hit)
+            case .success(nil): continue
+            case .failure(let error): failure = failure ?? error
+            }
+        }
+        if let failure, !Task.isCancelled {
+            warn("the shared generation cache could not be read for \(request.role.rawValue) (\(Self.describe(failure))); looking for predictions in flight before paying")
+        }
+        return nil
+    }
+
+    /// One read of the shared tier, asked once more after a short pause: a database or network hiccup at the wrong
+    /// moment would otherwise become a second payment.
+    static func askShared<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await body()) } catch {
+            if error is CancellationError || Task.isCancelled { return .failure(error) }
+            try? await Task.sleep(for: .milliseconds(250))
+            do { return .success(try await body()) } catch { return .failure(error) }
+        }
+    }
+
+    static func describe(_ error: any Error) -> String { (error as? ReelError)?.message ?? String(describing: error) }
+
+    /// A stored generation as this request's output, metered as a cache hit ($0).
+    func hitOutput(_ request: ModelRequest, entry: ModelEntry, built: BuiltInput, hit: GenerationCache.Hit) async -> ModelOutput {
         let cost = CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model, scene: request.scene,
                              units: built.units, unit: entry.price.unit, unitPrice: built.unitPrice, cacheHit: true,
                              predictionId: hit.record.predictionId, at: Date(), kind: entry.output.rawValue, status: "succeeded")
@@ -135,24 +178,53 @@ public struct ModelRunner: Sendable {
         let kind = entry.output.rawValue
         let what = "\(request.role.rawValue) on \(entry.model)" + (request.scene.map { " for scene \($0)" } ?? "")
         let outputDir = (scratch as NSString).appendingPathComponent("call-\(key.prefix(16))-\(UUID().uuidString.prefix(6))")
+
+        // What earlier attempts left for this exact call: on this machine, or (shared tier) on any other.
+        var previous = cache?.inFlight(key)
+        var fromElsewhere = false
+        if previous == nil, let shared {
+            switch await Self.askShared({ try await shared.inFlight(key: key) }) {
+            case .success(let noted): previous = noted; fromElsewhere = noted != nil
+            case .failure(let error):
+                if Task.isCancelled { throw CancellationError() }
+                warn("the shared journal of predictions in flight could not be read for \(what) (\(Self.describe(error))); a prediction another machine created for it before it stopped would be paid again")
+            }
+        }
+        // With nothing in flight anywhere, the shared cache is asked again and its answer decides. Another machine may
+        // have finished this call since `run` asked: it shares a result before it clears its in-flight note, so a
+        // result finished before the journal was read is seen now. A tier that still cannot be read is treated as a
+        // miss only here, where no prediction is noted in flight (one that is noted is followed, which is free):
+        // the shared tier must never fail a run, and the warning says what the payment may repeat.
+        if previous == nil, useCache, let cache, let shared {
+            switch await Self.askShared({ try await shared.fetch(key: key, into: cache) }) {
+            case .success(let hit?): return await hitOutput(request, entry: entry, built: built, hit: hit)
+            case .success(nil): break
+            case .failure(let error):
+                if Task.isCancelled { throw CancellationError() }
+                warn("the shared generation cache could not be read for \(what) (\(Self.describe(error))) and no prediction is noted in flight for it: making it here, which may repeat a generation another machine made")
+            }
+        }
+
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         let reservation: CostMeter.Reservation
         do { reservation = try await meter.reserve(built.estimate, for: what) } catch {
             try? FileManager.default.removeItem(atPath: outputDir)
             throw error
         }
-        let journal = InFlightJournal(cache: cache, key: key, provider: entry.provider, model: entry.model)
-        let previous = cache?.inFlight(key)
+        let journal = InFlightJournal(cache: cache, shared: shared, key: key, provider: entry.provider, model: entry.model,
+                                      since: previous?.sentAt, warn: warn)
+        // A create another machine sent without learning its id is looked for over a wider window: that machine's
+        // clock is not this one's, and a wider window costs only a longer list.
+        let mayExistSince = previous.flatMap { $0.predictionId == nil ? $0.sentAt.addingTimeInterval(fromElsewhere ? -Self.otherClockSlack : 0) : nil }
         let call = PredictionCall(model: entry.model, input: built.input, files: built.files, expectedOutput: entry.output,
-                                  outputDirectory: outputDir, resumeId: previous?.predictionId,
-                                  mayExistSince: previous?.predictionId == nil ? previous?.sentAt : nil)
+                                  outputDirectory: outputDir, resumeId: previous?.predictionId, mayExistSince: mayExistSince)
         let result: PredictionResult
         do {
             result = try await routed.backend.run(call, observer: journal)
         } catch {
             if let e = error as? ReelError, e.code == .outputLost {
                 // Succeeded and billed, but unusable: the charge is real, so it is metered at the price asked.
-                cache?.clearInFlight(key)
+                await clearInFlight(key)
                 await meter.settle(reservation, with: CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model,
                                                                 scene: request.scene, units: built.units, unit: entry.price.unit,
                                                                 unitPrice: built.unitPrice, cacheHit: false, predictionId: journal.predictionId,
@@ -163,7 +235,7 @@ public struct ModelRunner: Sendable {
             await meter.release(reservation)
             if let e = error as? ReelError, e.code == .providerFailed || e.code == .providerRejected {
                 // The prediction ended; nothing is left to follow. Record the failed call (providers bill on success).
-                cache?.clearInFlight(key)
+                await clearInFlight(key)
                 await meter.record(CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model,
                                              scene: request.scene, units: 0, unit: entry.price.unit, unitPrice: built.unitPrice,
                                              cacheHit: false, predictionId: journal.predictionId, at: Date(), kind: kind, status: "failed"))
@@ -174,13 +246,46 @@ public struct ModelRunner: Sendable {
         let cost = Self.cost(of: result, request: request, entry: entry, built: built)
         await meter.settle(reservation, with: cost)
         var files = result.files, text = result.text
+        var published = false
         if useCache, let cache {
             let hit = try cache.store(key: key, provider: entry.provider, model: entry.model, result: result)
             files = hit.files; text = hit.record.text
             try? FileManager.default.removeItem(atPath: outputDir)
+            published = await share(hit, what: what)
         }
+        // Shared before the note is cleared, so that another machine always finds the result or the prediction to
+        // follow. When sharing failed, the shared note stays: it names a prediction that succeeded, which a machine
+        // resuming this job follows (and downloads while the provider keeps its outputs) instead of paying again.
         cache?.clearInFlight(key)
+        if published || !useCache || cache == nil { await clearSharedInFlight(key) }
         return ModelOutput(files: files, text: text, entry: entry, cost: cost)
+    }
+
+    /// How far back a create noted by another machine is looked for, beyond the sender's own clock.
+    static let otherClockSlack: TimeInterval = 60
+
+    /// Shares a paid result with the other machines; true when it is shared (or there is nothing to share with).
+    func share(_ hit: GenerationCache.Hit, what: String) async -> Bool {
+        guard let shared else { return true }
+        do {
+            try await shared.publish(hit)
+            return true
+        } catch {
+            warn("could not share \(what) with the other machines (\(Self.describe(error))); its prediction stays noted in flight for them to follow")
+            return false
+        }
+    }
+
+    /// Forgets a call's in-flight notes, here and on the shared tier.
+    func clearInFlight(_ key: String) async {
+        cache?.clearInFlight(key)
+        await clearSharedInFlight(key)
+    }
+
+    /// A shared note left behind costs no money: a machine that follows it finds the prediction ended (and creates
+    /// anew, as it would have anyway) or finds the result shared first. So a failure to clear it is not reported.
+    func clearSharedInFlight(_ key: String) async {
+        try? await shared?.clearInFlight(key: key)
     }
 
     static func cost(of result: PredictionResult, request: ModelRequest, entry: ModelEntry, built: BuiltInput) -> CostEntry {
@@ -215,16 +320,23 @@ public struct ModelRunner: Sendable {
     }
 }
 
-/// Writes a prediction's id to the in-flight journal as soon as the server names it.
+/// Writes a prediction's id to the in-flight journal as soon as the server names it: the local journal first, then
+/// the shared one (so another machine resuming the job follows it).
 final class InFlightJournal: PredictionObserver, Sendable {
     let cache: GenerationCache?
+    let shared: (any SharedGenerations)?
     let key: String
     let provider: ProviderKind
     let model: String
+    let warn: @Sendable (String) -> Void
     private let id = Mutex<String?>(nil)
+    /// When this call's create was first sent, by this attempt or the earlier one it follows.
+    private let sent: Mutex<Date?>
 
-    init(cache: GenerationCache?, key: String, provider: ProviderKind, model: String) {
-        self.cache = cache; self.key = key; self.provider = provider; self.model = model
+    init(cache: GenerationCache?, shared: (any SharedGenerations)? = nil, key: String, provider: ProviderKind, model: String,
+         since: Date? = nil, warn: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.cache = cache; self.shared = shared; self.key = key; self.provider = provider; self.model = model
+        self.sent = Mutex(since); self.warn = warn
     }
 
     var predictionId: String? { id.withLock { $0 } }
@@ -232,10 +344,27 @@ final class InFlightJournal: PredictionObserver, Sendable {
     func created(predictionId: String) async throws {
         id.withLock { $0 = predictionId }
         try cache?.noteInFlight(key, predictionId: predictionId, provider: provider, model: model)
+        await share(predictionId: predictionId, sentAt: sent.withLock { $0 } ?? Date())
     }
 
     func creating(at time: Date) async throws {
         try cache?.noteInFlight(key, predictionId: nil, provider: provider, model: model, sentAt: time)
+        let earliest = sent.withLock { s in
+            s = min(s ?? time, time)
+            return s!
+        }
+        await share(predictionId: nil, sentAt: earliest)
+    }
+
+    /// A shared note that cannot be written does not stop the call: the prediction runs and is noted locally, and only
+    /// this machine dying before it finishes would make another machine pay again, which the warning says. (Throwing
+    /// here would cancel the prediction and fail the run.)
+    private func share(predictionId: String?, sentAt: Date) async {
+        guard let shared else { return }
+        let entry = GenerationCache.InFlight(predictionId: predictionId, provider: provider, model: model, sentAt: sentAt)
+        do { try await shared.noteInFlight(key: key, entry: entry) } catch {
+            warn("could not note prediction \(predictionId ?? "(being created)") of \(model) in the shared journal (\(ModelRunner.describe(error))); if this machine stops before it finishes, another one would pay for it again")
+        }
     }
 }
 

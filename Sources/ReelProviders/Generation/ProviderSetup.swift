@@ -183,10 +183,10 @@ public struct ProviderSetup: Sendable {
         return (nil, offline)
     }
 
-    /// A model runner over these chains.
+    /// A model runner over these chains; `shared` is the generation cache a service's machines share (nil: this one's only).
     public func runner(cache: GenerationCache?, useCache: Bool, meter: CostMeter, scratch: String,
-                       warn: @escaping @Sendable (String) -> Void) -> ModelRunner {
-        ModelRunner(chains: chains, cache: cache, useCache: useCache, meter: meter, scratch: scratch, warn: warn)
+                       shared: (any SharedGenerations)? = nil, warn: @escaping @Sendable (String) -> Void) -> ModelRunner {
+        ModelRunner(chains: chains, cache: cache, useCache: useCache, meter: meter, scratch: scratch, shared: shared, warn: warn)
     }
 
     /// The video model that scenes are handed to at a preset, if one is configured.
