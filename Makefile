@@ -23,6 +23,7 @@ bench: deps
 	@bash benchmarks/run.sh
 	@bash benchmarks/beats/run.sh
 	@bash benchmarks/providers/run.sh
+	@bash benchmarks/service/run.sh
 
 clean:
 	rm -rf .build out

@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 
 phase() { printf 'test: %-6s %4d s\n' "$1" "$2"; }
 
-# The beat-tracking accuracy test renders MIDI with fluidsynth and a General MIDI soundfont.
-scripts/install-deps.sh fluidsynth timgm6mb-soundfont
+# The beat-tracking accuracy test renders MIDI with fluidsynth and a General MIDI soundfont; the store and queue
+# tests run on a real PostgreSQL (a throwaway cluster the tests start); S3 tests talk to moto's server and the API is
+# fuzzed with schemathesis (both from PyPI, in .build/pytools).
+scripts/install-deps.sh fluidsynth timgm6mb-soundfont postgresql
+scripts/python-tools.sh >/dev/null
 
 t0=$(date +%s)
 echo "test: building (debug)"
@@ -30,4 +33,8 @@ phase providers $((t2 - t1))
 run_tests --skip ReelProvidersTests
 t3=$(date +%s)
 phase tests $((t3 - t2))
+# The running server against its own OpenAPI document.
+tests/schemathesis.sh 2>&1 | tee -a .build/test-output.log | tail -n 25 || status=1
+t4=$(date +%s)
+phase fuzz $((t4 - t3))
 exit "$status"

@@ -12,7 +12,7 @@ public struct Reelsmith: AsyncParsableCommand {
         commandName: "reelsmith",
         abstract: "Beat-synced music videos and ad creatives from a prompt, a song and your own media.",
         version: ReelVersion.current,
-        subcommands: [Generate.self, PlanCommand.self, Beats.self, Models.self, Doctor.self])
+        subcommands: [Generate.self, PlanCommand.self, Beats.self, Models.self, Doctor.self, Serve.self, WorkerCommand.self, Users.self])
     public init() {}
 }
 

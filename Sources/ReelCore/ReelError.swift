@@ -37,6 +37,12 @@ public struct ReelError: Error, Sendable, CustomStringConvertible, LocalizedErro
         public static let outputLost = Code(rawValue: "output-lost")
         /// A paid call would pass the budget the user set.
         public static let budgetExceeded = Code(rawValue: "budget-exceeded")
+        /// The object store refused our credentials or permissions (S3 403: SignatureDoesNotMatch, AccessDenied, ...).
+        public static let storageAuth = Code(rawValue: "storage-auth")
+        /// The object store could not be reached or kept failing (connection, timeouts, 5xx, SlowDown) after retries.
+        public static let storageUnavailable = Code(rawValue: "storage-unavailable")
+        /// The object store answered with an error that is neither of the above (missing bucket, bad request, ...).
+        public static let storageFailed = Code(rawValue: "storage-failed")
         public static let internalError = Code(rawValue: "internal")
     }
 

@@ -188,13 +188,13 @@ struct PlanEditTests {
         #expect(edited.scenes.enumerated().allSatisfy { $0.offset == 1 || $0.element == p.scenes[$0.offset] })
     }
 
-    @Test func aNewLengthMovesTheLaterCutsAndTheEnd() throws {
+    @Test func aNewLengthMovesOnlyTheNextCut() throws {
         let p = try plan()
-        let edited = try p.editingScene(0, duration: p.scenes[0].duration + 1)
-        #expect(abs(edited.duration - (p.duration + 1)) < 1e-9)
-        for i in 1..<p.scenes.count {
-            #expect(abs(edited.scenes[i].start - (p.scenes[i].start + 1)) < 1e-9)
-        }
+        let edited = try p.editingScene(0, duration: p.scenes[0].duration + 0.5)
+        #expect(edited.duration == p.duration)
+        #expect(abs(edited.scenes[0].end - (p.scenes[0].end + 0.5)) < 1e-9 && edited.scenes[1].start == edited.scenes[0].end)
+        #expect(edited.scenes[1].end == p.scenes[1].end)
+        #expect(Array(edited.scenes.dropFirst(2)) == Array(p.scenes.dropFirst(2)))
         try edited.validate()
     }
 
@@ -205,6 +205,7 @@ struct PlanEditTests {
         #expect(throws: ReelError.self) { try p.editingScene(0, duration: -1) }
         #expect(throws: ReelError.self) { try p.editingScene(0, duration: .nan) }
         #expect(throws: ReelError.self) { try p.editingScene(0, duration: 0.01) }
-        #expect(throws: ReelError.self) { try p.editingScene(0, duration: p.scenes[0].duration + 5, songDuration: p.duration + 1) }
+        #expect(throws: ReelError.self) { try p.editingScene(0, duration: p.scenes[0].duration + p.scenes[1].duration) }
+        #expect(throws: ReelError.self) { try p.editingScene(p.scenes.count - 1, duration: p.scenes.last!.duration + 1) }
     }
 }

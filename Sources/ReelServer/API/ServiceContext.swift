@@ -1,0 +1,77 @@
+import Foundation
+import ReelCore
+import ReelMedia
+import ReelStore
+
+/// Everything the HTTP API needs from the rest of the service, handed in by whoever builds the server (CLI, tests).
+public struct ServiceContext: Sendable {
+    public var store: ServiceStore
+    public var objects: any ObjectStore
+    /// The same store as `objects` when it is a folder: media is then served from disk with range requests.
+    public var localObjects: LocalObjectStore?
+    public var limits: ServiceLimits
+    /// ffprobe: the judge of what an upload really is.
+    public var probe: MediaProbe
+    /// Folder for streamed uploads and downloads being validated (created if missing).
+    public var scratch: String
+    /// Public base URL of the server (`REELSMITH_PUBLIC_URL`); result links are relative paths without it.
+    public var publicBaseURL: String?
+    /// Pings the database for `/readyz`; nil answers ready whenever the process is up.
+    public var readiness: (@Sendable () async throws -> Void)?
+
+    public init(store: ServiceStore, objects: any ObjectStore, localObjects: LocalObjectStore?, limits: ServiceLimits = .init(),
+                probe: MediaProbe = MediaProbe(), scratch: String, publicBaseURL: String? = nil,
+                readiness: (@Sendable () async throws -> Void)? = nil) {
+        self.store = store; self.objects = objects; self.localObjects = localObjects; self.limits = limits
+        self.probe = probe; self.scratch = scratch; self.publicBaseURL = publicBaseURL; self.readiness = readiness
+    }
+
+    /// True when clients may upload straight to storage (`POST /api/assets/upload`): S3, not a local folder.
+    public var directUploads: Bool { localObjects == nil }
+}
+
+/// Limits the API enforces on uploads, requests and live streams.
+public struct ServiceLimits: Sendable, Equatable {
+    /// Largest accepted upload per kind, in bytes.
+    public var maxAudioBytes: Int64
+    public var maxImageBytes: Int64
+    public var maxVideoBytes: Int64
+    /// Longest accepted audio or video, in seconds.
+    public var maxMediaSeconds: Double
+    /// Largest accepted width or height of an image or video, in pixels.
+    public var maxDimension: Int
+    /// Replaces every user's requests-per-minute limit when set (tests and fuzzing raise it).
+    public var requestsPerMinuteOverride: Int?
+    /// How long `Retry-After` tells a client to wait when it has too many jobs running, in seconds.
+    public var concurrentJobRetryAfter: Int
+    /// Interval between SSE heartbeat comments and WebSocket pings, in seconds.
+    public var heartbeatSeconds: Double
+    /// Interval at which live streams re-read events even without a wakeup (other processes on SQLite), in seconds.
+    public var pollSeconds: Double
+    /// Lifetime of a browser session cookie.
+    public var sessionTTL: Duration
+    /// Lifetime of presigned upload and download URLs.
+    public var presignExpiry: Duration
+
+    public init(maxAudioBytes: Int64 = 200 << 20, maxImageBytes: Int64 = 25 << 20, maxVideoBytes: Int64 = 1 << 30,
+                maxMediaSeconds: Double = 900, maxDimension: Int = 8192, requestsPerMinuteOverride: Int? = nil,
+                concurrentJobRetryAfter: Int = 10, heartbeatSeconds: Double = 15, pollSeconds: Double = 1,
+                sessionTTL: Duration = .seconds(7 * 24 * 3600), presignExpiry: Duration = .seconds(900)) {
+        self.maxAudioBytes = maxAudioBytes; self.maxImageBytes = maxImageBytes; self.maxVideoBytes = maxVideoBytes
+        self.maxMediaSeconds = maxMediaSeconds; self.maxDimension = maxDimension
+        self.requestsPerMinuteOverride = requestsPerMinuteOverride; self.concurrentJobRetryAfter = concurrentJobRetryAfter
+        self.heartbeatSeconds = heartbeatSeconds; self.pollSeconds = pollSeconds; self.sessionTTL = sessionTTL
+        self.presignExpiry = presignExpiry
+    }
+
+    /// The largest upload of any kind: the cut-off while the kind is not known yet.
+    public var maxUploadBytes: Int64 { max(maxAudioBytes, maxImageBytes, maxVideoBytes) }
+
+    func maxBytes(_ kind: AssetKind) -> Int64 {
+        switch kind {
+        case .audio: maxAudioBytes
+        case .image: maxImageBytes
+        case .video: maxVideoBytes
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import ReelCore
+
+/// How a `JobWorker` claims, renews, polls and drains; defaults suit production, the environment shortens them for tests.
+public struct WorkerSettings: Sendable {
+    /// The name the worker holds leases under (unique per worker: host, process and a random suffix).
+    public var name: String
+    /// How long a claim lasts without renewal; another worker may take the job once it has passed.
+    public var lease: Duration
+    /// How long the worker waits before asking for work again when the queue was empty.
+    public var pollInterval: Duration
+    /// After `drain()`, the longest the current job keeps running before its lease is released.
+    public var drainGrace: Duration
+    /// Where each job's inputs and outputs are made (one folder per job, removed afterwards).
+    public var scratchRoot: String
+
+    public init(name: String = WorkerSettings.defaultName(), lease: Duration = .seconds(30), pollInterval: Duration = .milliseconds(500),
+                drainGrace: Duration = .seconds(20),
+                scratchRoot: String = (NSTemporaryDirectory() as NSString).appendingPathComponent("reelsmith-work")) {
+        self.name = name; self.lease = lease; self.pollInterval = pollInterval; self.drainGrace = drainGrace; self.scratchRoot = scratchRoot
+    }
+
+    /// `REELSMITH_LEASE_SECONDS` (default 30), `REELSMITH_POLL_SECONDS` (0.5) and `REELSMITH_DRAIN_SECONDS` (20) override the
+    /// defaults; `scratchRoot` is `<data>/work`.
+    public static func fromEnvironment(_ env: [String: String], dataDirectory: String) -> WorkerSettings {
+        func seconds(_ key: String) -> Duration? {
+            guard let text = env[key], let value = Double(text), value > 0, value.isFinite else { return nil }
+            return .milliseconds(Int64(value * 1000))
+        }
+        var settings = WorkerSettings(scratchRoot: (dataDirectory as NSString).appendingPathComponent("work"))
+        if let lease = seconds("REELSMITH_LEASE_SECONDS") { settings.lease = lease }
+        if let poll = seconds("REELSMITH_POLL_SECONDS") { settings.pollInterval = poll }
+        if let grace = seconds("REELSMITH_DRAIN_SECONDS") { settings.drainGrace = grace }
+        return settings
+    }
+
+    /// `host-pid-xxxxxx`.
+    public static func defaultName() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(6).lowercased())"
+    }
+
+    /// Leases are renewed (and cancel requests noticed) every third of the lease, and at least every 2 s.
+    var renewInterval: Duration { min(lease / 3, .seconds(2)) }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var workerSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
