@@ -349,11 +349,13 @@ struct Users: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Set a user's spending budget and request limits.")
         @ArgumentParser.Argument(help: "The user's name.") var name: String
         @ArgumentParser.Option(help: "Spending budget in US dollars.") var budget: Double?
+        @ArgumentParser.Flag(help: "Remove the spending budget (no limit).") var noBudget = false
         @ArgumentParser.Option(help: "Jobs queued or running at once.") var maxJobs: Int?
         @ArgumentParser.Option(help: "Requests per minute.") var rpm: Int?
 
         func validate() throws {
             if let budget, !(budget >= 0) { throw ValidationError("--budget must be zero or more US dollars") }
+            if budget != nil && noBudget { throw ValidationError("--budget and --no-budget contradict each other") }
             if let maxJobs, maxJobs < 1 { throw ValidationError("--max-jobs must be 1 or more") }
             if let rpm, rpm < 1 { throw ValidationError("--rpm must be 1 or more") }
         }
@@ -361,7 +363,8 @@ struct Users: AsyncParsableCommand {
         func run() async throws {
             try await Users.withStore { store in
                 guard let user = try await store.user(named: name) else { throw ReelError(.badInput, "no user is named '\(name)'") }
-                try await store.setLimits(userId: user.id, budget: budget, maxConcurrentJobs: maxJobs,
+                // The store takes the budget as a whole (nil: unlimited), so a budget not mentioned is kept as it is.
+                try await store.setLimits(userId: user.id, budget: noBudget ? nil : (budget ?? user.budget), maxConcurrentJobs: maxJobs,
                                           requestsPerMinute: rpm)
                 say("limits of \(name) updated")
             }

@@ -111,6 +111,17 @@ struct ServiceTests {
         let reopened = try await ServiceDatabase.open(.sqlite(path: dir + "/data/reelsmith.sqlite"))
         #expect(try await ServiceStore(database: reopened).authenticate(key: newKey) == nil)
         await reopened.shutdown()
+
+        // Limits: a budget set once is kept when other limits change, and only --no-budget removes it.
+        func limits(_ args: [String]) async throws -> User? {
+            let r = try await ReelsmithProcess.runAsync(["users", "limits", "ada"] + args, in: dir, environment: env).result
+            #expect(r.exitCode == 0, "\(r.stderr)")
+            return try await ServiceDatabase.withStore(.sqlite(path: dir + "/data/reelsmith.sqlite")) { try await $0.user(named: "ada") }
+        }
+        #expect(try await limits(["--budget", "12.5"])?.budget == 12.5)
+        let raised = try await limits(["--rpm", "600", "--max-jobs", "4"])
+        #expect(raised?.budget == 12.5 && raised?.requestsPerMinute == 600 && raised?.maxConcurrentJobs == 4)
+        #expect(try await limits(["--no-budget"])?.budget == nil)
     }
 
     @Test func aWorkerKilledMidJobIsReplacedAndTheJobResumesWithoutMakingFinishedScenesAgain() async throws {

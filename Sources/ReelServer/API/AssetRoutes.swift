@@ -159,8 +159,9 @@ extension APIRoutes {
         guard input.size <= max else { throw Problem(.payloadTooLarge, "too-large", "\(kind.rawValue) uploads are limited to \(max) bytes") }
 
         let id = UUID()
-        // The final extension is known only after validation; the key's is from the declared kind.
-        let key = "assets/\(project.id.uuidString.lowercased())/\(id.uuidString.lowercased()).\(kind.rawValue)"
+        // The client uploads to a staging key; `complete` copies what it validated to the asset's own key. The presigned
+        // URL stays valid until it expires, so a second upload after validation must never reach what workers read.
+        let key = "uploads/\(project.id.uuidString.lowercased())/\(id.uuidString.lowercased()).\(kind.rawValue)"
         let expiry = services.limits.presignExpiry
         guard let url = try await services.objects.presignedPut(key, contentType: type, expires: expiry) else {
             throw Problem.conflict("this server's storage cannot take direct uploads: upload with POST /api/projects/{id}/assets")
@@ -204,13 +205,18 @@ extension APIRoutes {
         guard media.kind == asset.kind else {
             try await reject(Problem.invalid("the upload was declared as \(asset.kind.rawValue) but is \(media.kind.rawValue)"))
         }
+        let sha256 = try ContentHash.sha256(fileAt: temp)
+        let validatedKey = "assets/\(asset.projectId.uuidString.lowercased())/\(asset.id.uuidString.lowercased()).\(media.fileExtension)"
+        try await services.objects.put(validatedKey, fromFile: temp, contentType: media.contentType)
+        try? await services.objects.delete(asset.storageKey)
         var ready = asset
+        ready.storageKey = validatedKey
         ready.contentType = media.contentType
         ready.size = info.size
         ready.duration = media.duration
         ready.width = media.width
         ready.height = media.height
-        ready.sha256 = try UploadValidator.sha256(of: temp)
+        ready.sha256 = sha256
         ready.status = "ready"
         try await store.updateAsset(ready)
         return try APIJSON.response(AssetJSON(ready))

@@ -123,15 +123,6 @@ struct UploadValidator: Sendable {
         }
         return nil
     }
-
-    /// SHA-256 of a file, read in chunks.
-    static func sha256(of path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ReelError(.fileNotFound, "cannot read the upload") }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-    }
 }
 
 /// Receives a `multipart/form-data` body chunk by chunk and writes the part named `file` to disk: never whole in memory.

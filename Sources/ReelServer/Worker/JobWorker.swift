@@ -223,7 +223,8 @@ public final class JobWorker: Sendable {
                     log("job \(job.id) attempt \(job.attempts) failed (\(failure.code): \(failure.message)); retrying")
                 } else {
                     _ = try await store.appendEvent(jobId: job.id, projectId: job.projectId, type: .jobFailed,
-                                                    data: ["error": errorValue, "attempt": .number(Double(job.attempts)), "status": "failed"])
+                                                    data: ["error": errorValue, "attempt": .number(Double(job.attempts)),
+                                                           "status": .string(updated.status.rawValue)])
                     log("job \(job.id) failed: \(failure.code): \(failure.message)")
                 }
             case .stopped(.canceled):
