@@ -206,8 +206,10 @@ public final class JobWorker: Sendable {
                                                        "progress": 100])
                 log("job \(job.id) succeeded")
             case .failed(let error):
-                if error is CancellationError || (error as? ReelError)?.code == .cancelled {
-                    // The worker itself was stopped (its task cancelled): the job goes back to the queue.
+                if error is CancellationError || (error as? ReelError)?.code == .cancelled, Task.isCancelled || isDraining {
+                    // The worker itself was stopped (its task cancelled, or draining): the job goes back to the queue
+                    // without counting the attempt. A cancellation the job raised by itself counts as a failed attempt,
+                    // so it cannot go round forever.
                     try await release(job)
                     return
                 }
