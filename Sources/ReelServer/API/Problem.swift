@@ -73,8 +73,12 @@ struct Problem: Error, Sendable {
             return Problem(.notFound, slug, error.message)
         case .notAudio, .notMedia:
             return Problem(.unsupportedMediaType, slug, error.message)
-        case .silentAudio, .audioTooLong, .audioTooShort, .outputNotWritable:
+        case .silentAudio, .audioTooLong, .audioTooShort:
             return Problem(.unprocessableEntity, slug, error.message)
+        case .outputNotWritable:
+            // The CLI's user picked the output path; on the server it is our disk that failed.
+            logger.error("server fault [\(error.code)]: \(error.message)")
+            return Problem(.internalServerError, slug, "the server could not write the file; try again later")
         case .budgetExceeded:
             return Problem(.paymentRequired, slug, error.message)
         case .cancelled:
