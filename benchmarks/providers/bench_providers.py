@@ -113,10 +113,11 @@ class Standin:
              "--port-file", str(self.url_file), "--media-dir", str(work / "standin-media")],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         for _ in range(300):
-            if self.url_file.exists():
+            # The file appears before its text is written: wait for the URL itself.
+            if self.url_file.exists() and self.url_file.read_text().strip():
                 break
             if self.proc.poll() is not None:
-                raise SystemExit("bench-providers: the stand-in did not start (see standin.log)")
+                raise SystemExit(f"the stand-in Replicate did not start (see {work / 'standin.log'})")
             time.sleep(0.1)
         self.url = self.url_file.read_text().strip()
 

@@ -9,15 +9,13 @@ when the markers are missing); every other section is left as it is.
 import argparse
 import json
 import math
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the shared results writer
-from results_md import replace_section  # noqa: E402
+from results_md import cpu_name, git_state, replace_section  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -26,27 +24,6 @@ TITLE = "## Providers: orchestration overhead and cost per video"
 TARGET_OVERHEAD = 0.05
 TARGET_60S_DRAFT = 1.00
 DESIGN_BUDGET = 2.00
-
-
-def git_state():
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "Sources", "Package.swift"],
-                               capture_output=True, text=True).stdout.strip()
-        return head + (" plus uncommitted changes to Sources" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown commit"
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def rel(cmd):

@@ -32,6 +32,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS = HERE.parent / "providers"
+sys.path.insert(0, str(PROVIDERS))
+from bench_providers import Standin  # noqa: E402  (the stand-in Replicate both benchmarks drive)
 RULES_REGISTRY = {"version": 1, "roles": {"llm.planner": [
     {"provider": "offline", "model": "rules", "output": "text", "inputs": {}, "price": {"unit": "token", "usd": 0}}]}}
 
@@ -151,32 +153,6 @@ class Postgres:
             self.pg("pg_ctl", "-D", f"{self.dir}/data", "-m", "fast", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class Standin:
-    def __init__(self, work, latency, registry):
-        self.url_file = work / "standin.url"
-        self.url_file.unlink(missing_ok=True)
-        self.log = open(work / "standin.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(PROVIDERS / "standin_replicate.py"), "--latency", str(latency), "--registry", str(registry),
-             "--port-file", str(self.url_file), "--media-dir", str(work / "standin-media")],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        for _ in range(300):
-            if self.url_file.exists() and self.url_file.read_text().strip():
-                break
-            if self.proc.poll() is not None:
-                raise SystemExit("bench-service: the stand-in did not start (see standin.log)")
-            time.sleep(0.1)
-        self.url = self.url_file.read_text().strip()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def new_user(binary, env, work):

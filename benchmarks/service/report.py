@@ -8,38 +8,15 @@ the markers are missing); every other section is left as it is.
 """
 import argparse
 import json
-import platform
-import subprocess
 import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the shared results writer
-from results_md import replace_section  # noqa: E402
+from results_md import cpu_name, git_state, replace_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BEGIN, END = "<!-- service:begin -->", "<!-- service:end -->"
 TITLE = "## Service: job status under load, jobs per minute"
 TARGET_RPS, TARGET_P99_MS = 2000, 20.0
-
-
-def git_state():
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "Sources", "Package.swift"],
-                               capture_output=True, text=True).stdout.strip()
-        return head + (" plus uncommitted changes to Sources" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown commit"
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def read_table(read):
