@@ -265,7 +265,10 @@ public final class JobWorker: Sendable {
     }
 
     /// Checkpoints belong to a run: the job, or the job it retries (a retry resumes what the failed job finished).
-    static func runKey(_ job: JobRecord) -> String { "job-\((job.retryOf ?? job.id).uuidString.lowercased())" }
+    /// Checkpoints of a job and its retries; it starts with the project's id, so deleting the project deletes them.
+    static func runKey(_ job: JobRecord) -> String {
+        "\(job.projectId.uuidString.lowercased())/job-\((job.retryOf ?? job.id).uuidString.lowercased())"
+    }
 
     // MARK: - Lease
 
