@@ -27,7 +27,11 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         if captureOutput {
+            // Close-on-exec: a child spawned at the same moment by another thread must not inherit our write ends (the
+            // reader would then wait for an EOF that comes only when that other child exits). dup2 into 1 and 2 clears it.
+            // (Swift's Glibc module has no pipe2, so the flag is set just after: a far smaller window than none.)
             guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw ChildProcessError("pipe() failed: errno \(errno)") }
+            for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
             posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
             for fd in outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
