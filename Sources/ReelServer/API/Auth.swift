@@ -79,22 +79,8 @@ struct AuthMiddleware: AsyncMiddleware {
         throw Problem.unauthorized
     }
 
-    /// Lowercase hex SHA-256 of the secret (the same text the store keeps as the key's hash). Hand-rolled hex:
-    /// `String(format: "%02x")` per byte cost tens of microseconds per request.
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    static func digest(_ secret: String) -> String {
-        let hash = SHA256.hash(data: Array(secret.utf8))
-        return String(unsafeUninitializedCapacity: 64, initializingUTF8With: { out in
-            let hex = hexDigits
-            var i = 0
-            for byte in hash {
-                out[i] = hex[Int(byte >> 4)]; out[i + 1] = hex[Int(byte & 0x0F)]
-                i += 2
-            }
-            return 64
-        })
-    }
+    /// Lowercase hex SHA-256 of the secret: the same text the store keeps as the key's hash.
+    static func digest(_ secret: String) -> String { ContentHash.sha256(text: secret) }
 }
 
 /// Recently authenticated callers, by the SHA-256 hex of their API key or session token (never the secret itself), for

@@ -33,9 +33,7 @@ public struct ServiceStore: Sendable {
         }
     }
 
-    static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
+    static func sha256Hex(_ text: String) -> String { ContentHash.sha256(text: text) }
 
     /// `prefix` + base64url (no padding) of 32 random bytes: 43 characters.
     static func randomToken(prefix: String) -> String {

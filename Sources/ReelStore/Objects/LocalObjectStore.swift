@@ -31,13 +31,9 @@ public struct LocalObjectStore: ObjectStore {
         let destination = try self.path(for: key)
         _ = try FileIO.size(of: path)
         try await runBlocking {
-            try FileIO.makeParentDirectory(of: destination)
-            let temporary = FileIO.temporarySibling(of: destination, tag: "put")
             do {
-                try FileIO.copySynced(from: path, to: temporary)
-                try FileIO.publish(temporary, as: destination)
+                try FileIO.copyWhole(from: path, to: destination, tag: "put")
             } catch {
-                try? FileManager.default.removeItem(atPath: temporary)
                 if error is ReelError { throw error }
                 throw ReelError(.outputNotWritable, "cannot store '\(key)' under '\(root.path)' (\(error.localizedDescription))")
             }
@@ -48,13 +44,9 @@ public struct LocalObjectStore: ObjectStore {
         let source = try self.path(for: key)
         guard fileURL(for: key) != nil else { throw ReelError(.fileNotFound, "no object '\(key)' in the local store") }
         try await runBlocking {
-            try FileIO.makeParentDirectory(of: path)
-            let temporary = FileIO.temporarySibling(of: path, tag: "get")
             do {
-                try FileIO.copySynced(from: source, to: temporary)
-                try FileIO.publish(temporary, as: path)
+                try FileIO.copyWhole(from: source, to: path, tag: "get")
             } catch {
-                try? FileManager.default.removeItem(atPath: temporary)
                 // Deleted between the check and the copy.
                 if !FileManager.default.fileExists(atPath: source) {
                     throw ReelError(.fileNotFound, "no object '\(key)' in the local store")

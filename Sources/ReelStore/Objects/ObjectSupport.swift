@@ -105,7 +105,21 @@ enum FileIO {
             hasher.update(data: data)
             remaining -= Int64(data.count)
         }
-        return SigV4Signer.hex(hasher.finalize())
+        return ContentHash.hex(hasher.finalize())
+    }
+
+    /// Copies `source` to `destination` so that it appears whole or not at all: a synced copy beside it, then a rename;
+    /// the partial copy is removed on failure.
+    static func copyWhole(from source: String, to destination: String, tag: String) throws {
+        try makeParentDirectory(of: destination)
+        let temporary = temporarySibling(of: destination, tag: tag)
+        do {
+            try copySynced(from: source, to: temporary)
+            try publish(temporary, as: destination)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
     }
 
     /// Copies `source` to `destination` (a new file) in 1 MiB chunks and flushes it to disk, so that a rename after

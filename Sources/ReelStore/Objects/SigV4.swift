@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ReelCore
 
 /// AWS Signature Version 4 (header and query-string auth) on swift-crypto's SHA-256 and HMAC-SHA256.
 ///
@@ -68,13 +69,13 @@ public struct SigV4Signer: Sendable {
     }
 
     func signature(canonicalRequest: String, timestamp: String, day: String, scope: String) -> String {
-        let stringToSign = [Self.algorithm, timestamp, scope, Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))]
+        let stringToSign = [Self.algorithm, timestamp, scope, ContentHash.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))]
             .joined(separator: "\n")
         var key = SymmetricKey(data: Data(("AWS4" + secretAccessKey).utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        return Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        return ContentHash.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
     }
 
     // MARK: canonical forms
@@ -127,15 +128,8 @@ public struct SigV4Signer: Sendable {
     /// An object path (`/bucket/key` or `/key`) encoded once for both the request line and the signature.
     public static func encodePath(_ path: String) -> String { uriEncode(path, encodeSlash: false) }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        for byte in digest { bytes.append(digits[Int(byte >> 4)]); bytes.append(digits[Int(byte & 0x0f)]) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     /// Hex SHA-256 of bytes held in memory (small bodies: XML documents, forms).
-    public static func sha256Hex(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
+    public static func sha256Hex(_ data: Data) -> String { ContentHash.sha256(data) }
 
     /// `20130524T000000Z` and `20130524` in UTC, without a DateFormatter (not thread-safe on every platform).
     static func timestamp(_ date: Date) -> (full: String, day: String) {
