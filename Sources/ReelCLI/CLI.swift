@@ -24,8 +24,19 @@ public enum CLI {
         guard let asyncCommand = command as? any AsyncParsableCommand else {
             do { try command.run(); return 0 } catch { return fail(error, json: wantsJSON, interrupted: false) }
         }
+        // Settings are read once, before any work, so a bad file or value stops start-up with exit 2.
+        var configuration: Configuration?
+        if command is any ConfiguredCommand {
+            do { configuration = try Configuration.fromProcess() } catch { return fail(error, json: wantsJSON, interrupted: false) }
+        }
         let interrupted = Atomic<Bool>(false)
-        let work = Task { try await asyncCommand.runAsync() }
+        let work = Task { [configuration] in
+            if let configured = asyncCommand as? any ConfiguredCommand, let configuration {
+                try await configured.run(config: configuration)
+            } else {
+                try await asyncCommand.runAsync()
+            }
+        }
         let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -79,6 +90,16 @@ public enum CLI {
             try? printJSON(Body(error: Inner(code: code, message: message)))
         }
     }
+}
+
+/// A command that works with the settings (`Configuration`): `CLI.main` reads them once and hands them in.
+protocol ConfiguredCommand: AsyncParsableCommand {
+    func run(config: Configuration) async throws
+}
+
+extension ConfiguredCommand {
+    /// ArgumentParser's entry point, for callers other than `CLI.main` (which passes the settings it read).
+    func run() async throws { try await run(config: Configuration.fromProcess()) }
 }
 
 extension AsyncParsableCommand {

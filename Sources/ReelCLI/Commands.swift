@@ -19,7 +19,7 @@ public struct Reelsmith: AsyncParsableCommand {
 /// Something a command prints on success with `--json`.
 protocol JSONReporting { var json: Bool { get } }
 
-struct Generate: AsyncParsableCommand, JSONReporting {
+struct Generate: ConfiguredCommand, JSONReporting {
     static let configuration = CommandConfiguration(abstract: "Make a finished video.")
 
     @OptionGroup var options: VideoOptions
@@ -32,7 +32,7 @@ struct Generate: AsyncParsableCommand, JSONReporting {
 
     var json: Bool { options.json }
 
-    func run() async throws {
+    func run(config: Configuration) async throws {
         var request = try options.request(output: out ?? defaultOutputPath(prompt: options.prompt ?? "video"))
         request.workDirectory = workDir
         let progress = TerminalProgress()
@@ -41,7 +41,7 @@ struct Generate: AsyncParsableCommand, JSONReporting {
         }
         let scratch = try WorkDirectory(keeping: nil)
         defer { scratch.removeIfTemporary() }
-        let pipeline = try Configuration.fromEnvironment().pipeline(options: options, progress: progress, scratch: scratch.root)
+        let pipeline = try config.pipeline(options: options, progress: progress, scratch: scratch.root)
         let result: GenerateOutcome
         do {
             result = try await pipeline.generate(request)
@@ -66,7 +66,7 @@ struct GenerateReport: Encodable {
     var video: String, manifest: String, duration: Double, cost: Double, seed: UInt64, scenes: Int, warnings: [String]
 }
 
-struct PlanCommand: AsyncParsableCommand, JSONReporting {
+struct PlanCommand: ConfiguredCommand, JSONReporting {
     static let configuration = CommandConfiguration(commandName: "plan", abstract: "Print the plan of scenes without generating.")
 
     @OptionGroup var options: VideoOptions
@@ -79,12 +79,12 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
 
     var json: Bool { options.json }
 
-    func run() async throws {
+    func run(config: Configuration) async throws {
         var request = try options.request(output: "unused.mp4")
         request.composeMissingSong = false
         let scratch = try WorkDirectory(keeping: nil)
         defer { scratch.removeIfTemporary() }
-        let pipeline = try Configuration.fromEnvironment().pipeline(options: options, progress: TerminalProgress(quiet: true), scratch: scratch.root)
+        let pipeline = try config.pipeline(options: options, progress: TerminalProgress(quiet: true), scratch: scratch.root)
         let outcome = try await pipeline.plan(request)
         let plan = outcome.plan
         let priced = estimate ? await pipeline.estimate(plan, songToCompose: request.audioPath == nil && request.plan == nil) : nil
@@ -127,16 +127,16 @@ struct PlanCommand: AsyncParsableCommand, JSONReporting {
     }
 }
 
-struct Beats: AsyncParsableCommand, JSONReporting {
+struct Beats: ConfiguredCommand, JSONReporting {
     static let configuration = CommandConfiguration(abstract: "Print the tempo and beat times of a song.")
 
     @Argument(help: "The audio file.") var file: String
     @Flag(help: "Print one JSON object on standard output.") var json = false
     @Flag(help: "Analyse afresh: neither read nor write the analysis cache.") var noCache = false
 
-    func run() async throws {
+    func run(config: Configuration) async throws {
         try FileCheck.requireRegularFile(file, what: "audio file")
-        let cache = Configuration.fromEnvironment().analysisCache(disabled: noCache)
+        let cache = config.analysisCache(disabled: noCache)
         let analysis = try await AudioAnalyzer().analyze(path: file, source: FFmpegPCMSource(), cache: cache).analysis
         let report = BeatsReport(analysis)
         if json { try printJSON(report); return }

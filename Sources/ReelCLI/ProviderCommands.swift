@@ -5,7 +5,7 @@ import ReelMedia
 import ReelProviders
 
 /// `reelsmith models`: the registry in effect, with prices and fallbacks.
-struct Models: AsyncParsableCommand, JSONReporting {
+struct Models: ConfiguredCommand, JSONReporting {
     static let configuration = CommandConfiguration(
         abstract: "Print the model registry: which model fills each role, its price and its fallbacks.",
         discussion: "Set REELSMITH_REGISTRY to a JSON file of the same shape (`reelsmith models --json`) to override roles.")
@@ -16,9 +16,8 @@ struct Models: AsyncParsableCommand, JSONReporting {
     @Flag(help: "Print the registry in effect as one JSON object (a starting point for an override file).")
     var json = false
 
-    func run() async throws {
-        let settings = ProviderSettings.from(environment: ProcessInfo.processInfo.environment, offline: false)
-        var registry = try RegistryLoader.load(userFile: settings.registryPath).registry
+    func run(config: Configuration) async throws {
+        var registry = try RegistryLoader.load(userFile: config.providers.registryPath).registry
         if let name {
             if let role = Role(rawValue: name) {
                 registry.roles = registry.roles.filter { $0.key == role.rawValue }
@@ -63,9 +62,10 @@ struct Models: AsyncParsableCommand, JSONReporting {
     }
 }
 
-/// `reelsmith doctor`: what this machine and environment give Reelsmith, and which provider fills each role and why.
-struct Doctor: AsyncParsableCommand, JSONReporting {
-    static let configuration = CommandConfiguration(abstract: "Check the tools and say which provider fills each role, and why.")
+/// `reelsmith doctor`: what this machine and its settings give Reelsmith, and which provider fills each role and why.
+struct Doctor: ConfiguredCommand, JSONReporting {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the tools, print the settings in effect (secrets redacted) and say which provider fills each role, and why.")
 
     @Flag(help: "Use only offline providers (shows what --offline would do).")
     var offline = false
@@ -78,26 +78,31 @@ struct Doctor: AsyncParsableCommand, JSONReporting {
         var version: String
         var dataDirectory: String
         var tools: [Tool]
-        var environment: [String: Bool]
+        var configuration: Settings
         var roles: [RoleAssignment]
     }
+    /// The settings in effect: each one's value (secrets redacted) and its source (`default`, `file`, `env`).
+    struct Settings: Encodable {
+        var file: String?
+        var settings: [ConfigurationEntry]
+        func encode(to encoder: any Encoder) throws {
+            enum Key: String, CodingKey { case file, settings }
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(file, forKey: .file)   // null rather than absent without a file
+            try c.encode(settings, forKey: .settings)
+        }
+    }
 
-    func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        let settings = ProviderSettings.from(environment: env, offline: offline)
-        let setup = try ProviderSetup.make(settings: settings)
+    func run(config: Configuration) async throws {
+        let setup = try ProviderSetup.make(settings: config.providers(offline: offline), http: config.providerHTTP)
         var tools: [Tool] = []
         for tool in ["ffmpeg", "ffprobe"] {
             let out = try? await SubprocessRunner().run(tool, ["-hide_banner", "-version"], stdoutLimit: 64 * 1024)
             let first = out.flatMap { String(decoding: $0.stdout, as: UTF8.self).split(separator: "\n").first.map(String.init) }
             tools.append(Tool(name: tool, found: first != nil, version: first))
         }
-        // Whether each variable is set: never its value (several are secrets).
-        let names = ["REELSMITH_DATA", "REELSMITH_REGISTRY", "REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "COG_URL", "OPENAI_API_KEY",
-                     "OPENAI_BASE_URL", "OPENAI_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL"]
-        let environment = Dictionary(uniqueKeysWithValues: names.map { ($0, !(env[$0] ?? "").isEmpty) })
-        let report = Report(version: ReelVersion.current, dataDirectory: Configuration.fromEnvironment().dataDirectory, tools: tools,
-                            environment: environment, roles: setup.assignments)
+        let report = Report(version: ReelVersion.current, dataDirectory: config.dataDirectory, tools: tools,
+                            configuration: Settings(file: config.file, settings: config.report), roles: setup.assignments)
         let missing = tools.contains { !$0.found }
         if json {
             try printJSON(report)
@@ -107,15 +112,15 @@ struct Doctor: AsyncParsableCommand, JSONReporting {
         }
         print("reelsmith \(report.version), data directory \(report.dataDirectory)")
         for t in tools { print("\(t.found ? "ok     " : "MISSING") \(t.name)\(t.version.map { ": " + $0 } ?? "")") }
-        print("environment: " + names.filter { environment[$0] == true }.joined(separator: ", ").ifEmpty("no provider variables set"))
+        print("settings " + (config.file.map { "from \($0) (REELSMITH_CONFIG) and the environment" } ?? "from the environment (no REELSMITH_CONFIG file)")
+              + "; secrets redacted:")
+        for e in config.report {
+            print("  \(e.key.padding(toLength: 32, withPad: " ", startingAt: 0)) \((e.value ?? "-").padding(toLength: 34, withPad: " ", startingAt: 0)) \(e.source.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(e.env)")
+        }
         for a in setup.assignments {
             let fallbacks = a.fallbacks.isEmpty ? "" : " (then \(a.fallbacks.joined(separator: ", ")))"
             print("\(a.role.padding(toLength: 18, withPad: " ", startingAt: 0)) \(a.provider):\(a.model)\(fallbacks) — \(a.reason)")
         }
         if missing { throw ReelError(.toolMissing, "ffmpeg and ffprobe are needed; install the ffmpeg package") }
     }
-}
-
-extension String {
-    func ifEmpty(_ replacement: String) -> String { isEmpty ? replacement : self }
 }

@@ -11,29 +11,18 @@ import Vapor
 
 // `reelsmith serve`, `reelsmith worker` and `reelsmith users`: the service around the pipeline.
 //
-// Environment (CONTRACTS.md): REELSMITH_DATA (default ./data) holds the SQLite database `reelsmith.sqlite` and the
-// objects folder `objects/` unless DATABASE_URL (PostgreSQL) and S3_* (S3-compatible storage) say otherwise.
-// Workers read REELSMITH_LEASE_SECONDS (default 30), REELSMITH_POLL_SECONDS (0.5), REELSMITH_DRAIN_SECONDS (20) and
-// REELSMITH_SCENE_CONCURRENCY (scenes made by models at once per job, default 16).
+// Settings (README, "Configuration"): `dataDirectory` holds the SQLite database `reelsmith.sqlite` and the objects
+// folder `objects/` unless `databaseURL` (PostgreSQL) and the `s3*` settings say otherwise; workers take their lease,
+// poll and drain times and scene concurrency from the configuration too.
 
-/// Where the service keeps its data, read once from the environment.
+/// Where the service keeps its data, from the configuration read at start-up.
 struct ServiceEnvironment {
     var configuration: Configuration
-    var database: DatabaseLocation
-    var s3: S3Config?
-    var environment: [String: String]
 
-    static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceEnvironment {
-        let configuration = Configuration.fromEnvironment(env)
-        let database: DatabaseLocation
-        if let url = env["DATABASE_URL"], !url.isEmpty {
-            database = .postgres(url: url)
-        } else {
-            database = .sqlite(path: (configuration.dataDirectory as NSString).appendingPathComponent("reelsmith.sqlite"))
-        }
-        return ServiceEnvironment(configuration: configuration, database: database, s3: try S3Config.fromEnvironment(env), environment: env)
-    }
+    init(_ configuration: Configuration) { self.configuration = configuration }
 
+    var database: DatabaseLocation { configuration.database }
+    var s3: S3Config? { configuration.s3 }
     var dataDirectory: String { configuration.dataDirectory }
 
     /// Opens the database (creating the data folder for SQLite) and runs the migrations.
@@ -69,10 +58,10 @@ struct ServiceEnvironment {
         let sharedData: Bool
         if case .postgres = database { sharedData = true } else { sharedData = s3 != nil }
         let shared = sharedData ? StoreSharedGenerations(store: store, objects: objects) : nil
-        let factory = try configuration.pipelineFactory(environment: environment, offline: offline, noCache: noCache, shared: shared)
+        let factory = try configuration.pipelineFactory(offline: offline, noCache: noCache, shared: shared)
         let name = WorkerSettings.defaultName()
         return (0..<count).map { i in
-            var settings = WorkerSettings.fromEnvironment(environment, dataDirectory: dataDirectory)
+            var settings = configuration.worker
             settings.name = count > 1 ? "\(name)-\(i + 1)" : name
             return JobWorker(store: store, objects: objects, settings: settings, makePipeline: factory)
         }
@@ -80,17 +69,14 @@ struct ServiceEnvironment {
 }
 
 extension Configuration {
-    /// Pipelines for the service's workers: the providers the environment configures are set up once, and each run gets
+    /// Pipelines for the service's workers: the providers the configuration sets up are made once, and each run gets
     /// its own progress sink, budget and scratch folder (like `pipeline(options:progress:scratch:)` for the CLI).
     /// `shared` is the service-wide generation cache behind the machine's own (`<data>/cache/generations`).
-    func pipelineFactory(environment: [String: String], offline: Bool, noCache: Bool,
-                         shared: (any SharedGenerations)?) throws -> PipelineFactory {
-        let settings = ProviderSettings.from(environment: environment, offline: offline)
-        let setup = try ProviderSetup.make(settings: settings)
+    func pipelineFactory(offline: Bool, noCache: Bool, shared: (any SharedGenerations)?) throws -> PipelineFactory {
+        let setup = try ProviderSetup.make(settings: providers(offline: offline), http: providerHTTP)
         let cache = noCache ? nil : generationCache
         let analysis = analysisCache(disabled: noCache)
-        // REELSMITH_SCENE_CONCURRENCY: scenes a run has under way at once with models (default 16).
-        let width = environment["REELSMITH_SCENE_CONCURRENCY"].flatMap(Int.init).map { max(1, $0) } ?? 16
+        let width = sceneConcurrency
         return { progress, budget, scratch in
             ClassicPipeline.configured(setup: setup, progress: progress, budget: budget, generationCache: cache, useCache: !noCache,
                                        scratch: scratch, analysisCache: analysis, modelSceneWidth: width, sharedGenerations: shared)
@@ -138,30 +124,32 @@ func runShielded(_ latch: ShutdownLatch, _ body: @escaping @Sendable () async th
 func say(_ line: String) { FileHandle.standardError.write(Data("reelsmith: \(line)\n".utf8)) }
 
 /// `reelsmith serve`: the HTTP API and, by default, one embedded worker.
-struct Serve: AsyncParsableCommand {
+struct Serve: ConfiguredCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the HTTP API (and workers) on this machine.",
         discussion: """
         Without configuration the data lives in REELSMITH_DATA (default ./data): a SQLite database and an objects folder. \
+        --host and --port override the host and port settings (REELSMITH_HOST, REELSMITH_PORT). \
         DATABASE_URL (PostgreSQL) and S3_* settings let any number of servers and workers share the work. SIGTERM or \
         Ctrl-C stops taking requests, lets the workers finish their current stage or hand their jobs back, and exits 0.
         """)
 
-    @ArgumentParser.Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @ArgumentParser.Option(help: "Port to listen on (0: any free port, printed on standard error).") var port = 8080
+    @ArgumentParser.Option(help: "Address to listen on (default: the host setting, 127.0.0.1).") var host: String?
+    @ArgumentParser.Option(help: "Port to listen on (default: the port setting, 8080; 0: any free port, printed on standard error).")
+    var port: Int?
     @ArgumentParser.Option(help: "Workers in this process (0 for an API-only server).") var workers = 1
     @ArgumentParser.Flag(help: "Workers use only offline providers.") var offline = false
     @ArgumentParser.Flag(help: "Workers neither read nor write the generation cache.") var noCache = false
 
     func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
         guard (0...64).contains(workers) else { throw ValidationError("--workers must be between 0 and 64") }
     }
 
-    func run() async throws {
-        let service = try ServiceEnvironment.fromEnvironment()
+    func run(config: Configuration) async throws {
+        let service = ServiceEnvironment(config)
         let latch = ShutdownLatch()
-        let (host, port, count, offline, noCache) = (self.host, self.port, self.workers, self.offline, self.noCache)
+        let (host, port, count, offline, noCache) = (self.host ?? config.host, self.port ?? config.port, self.workers, self.offline, self.noCache)
         try await runShielded(latch) {
             let database = try await service.openDatabase()
             do {
@@ -183,9 +171,9 @@ struct Serve: AsyncParsableCommand {
         let workers = try service.workers(count, store: store, objects: objects, offline: offline, noCache: noCache)
         let app = try await Application.make(Vapor.Environment(name: "production", arguments: ["reelsmith"]))
         do {
-            let context = ServiceContext(store: store, objects: objects, localObjects: local,
+            let context = ServiceContext(store: store, objects: objects, localObjects: local, limits: service.configuration.limits,
                                          scratch: (service.dataDirectory as NSString).appendingPathComponent("uploads"),
-                                         publicBaseURL: service.environment["REELSMITH_PUBLIC_URL"].flatMap { $0.isEmpty ? nil : $0 },
+                                         publicBaseURL: service.configuration.publicURL,
                                          readiness: { try await database.ping() })
             try configure(app, services: context)
             app.http.server.configuration.hostname = host
@@ -211,7 +199,7 @@ struct Serve: AsyncParsableCommand {
 }
 
 /// `reelsmith worker`: workers without the HTTP API.
-struct WorkerCommand: AsyncParsableCommand {
+struct WorkerCommand: ConfiguredCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run jobs from the queue (no HTTP API).",
@@ -225,8 +213,8 @@ struct WorkerCommand: AsyncParsableCommand {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
     }
 
-    func run() async throws {
-        let service = try ServiceEnvironment.fromEnvironment()
+    func run(config: Configuration) async throws {
+        let service = ServiceEnvironment(config)
         let latch = ShutdownLatch()
         let (count, offline, noCache) = (self.workers, self.offline, self.noCache)
         try await runShielded(latch) {
@@ -260,8 +248,8 @@ struct Users: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Keys.self, Revoke.self, Rotate.self, Limits.self])
 
     /// Opens the service's database for one command.
-    static func withStore<T: Sendable>(_ body: (ServiceStore) async throws -> T) async throws -> T {
-        let service = try ServiceEnvironment.fromEnvironment()
+    static func withStore<T: Sendable>(_ config: Configuration, _ body: (ServiceStore) async throws -> T) async throws -> T {
+        let service = ServiceEnvironment(config)
         try service.createDataDirectory()
         return try await ServiceDatabase.withStore(service.database, body)
     }
@@ -275,23 +263,23 @@ struct Users: AsyncParsableCommand {
         throw ReelError(.badInput, "no key has the id \(keyId)")
     }
 
-    struct Add: AsyncParsableCommand {
+    struct Add: ConfiguredCommand {
         static let configuration = CommandConfiguration(abstract: "Create a user; prints its API key alone on the last line of standard output (shown once).")
         @ArgumentParser.Argument(help: "The user's name (unique).") var name: String
 
-        func run() async throws {
-            let (user, key) = try await Users.withStore { try await $0.createUser(name: name) }
+        func run(config: Configuration) async throws {
+            let (user, key) = try await Users.withStore(config) { try await $0.createUser(name: name) }
             say("created user \(user.name) (\(user.id.uuidString.lowercased())); the API key below is shown only once")
             print(key)
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: ConfiguredCommand {
         static let configuration = CommandConfiguration(abstract: "List users and their limits.")
         @ArgumentParser.Flag(help: "Print one JSON object on standard output.") var json = false
 
-        func run() async throws {
-            let users = try await Users.withStore { try await $0.users() }
+        func run(config: Configuration) async throws {
+            let users = try await Users.withStore(config) { try await $0.users() }
             if json { try printJSON(["users": users]); return }
             for u in users {
                 print("\(u.name)\t\(u.id.uuidString.lowercased())\tbudget \(u.budget.map { String(format: "$%.2f", $0) } ?? "unlimited")\tjobs \(u.maxConcurrentJobs)\trpm \(u.requestsPerMinute)")
@@ -299,13 +287,13 @@ struct Users: AsyncParsableCommand {
         }
     }
 
-    struct Keys: AsyncParsableCommand {
+    struct Keys: ConfiguredCommand {
         static let configuration = CommandConfiguration(abstract: "List a user's API keys (prefixes only; keys are stored hashed).")
         @ArgumentParser.Argument(help: "The user's name.") var name: String
         @ArgumentParser.Flag(help: "Print one JSON object on standard output.") var json = false
 
-        func run() async throws {
-            let keys = try await Users.withStore { store -> [APIKeyInfo] in
+        func run(config: Configuration) async throws {
+            let keys = try await Users.withStore(config) { store -> [APIKeyInfo] in
                 guard let user = try await store.user(named: name) else { throw ReelError(.badInput, "no user is named '\(name)'") }
                 return try await store.keys(userId: user.id)
             }
@@ -317,12 +305,12 @@ struct Users: AsyncParsableCommand {
         }
     }
 
-    struct Revoke: AsyncParsableCommand {
+    struct Revoke: ConfiguredCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke an API key.")
         @ArgumentParser.Argument(help: "The key's id (from `users keys NAME`).") var keyId: String
 
-        func run() async throws {
-            try await Users.withStore { store in
+        func run(config: Configuration) async throws {
+            try await Users.withStore(config) { store in
                 let (user, id) = try await Users.keyOwner(store, keyId: keyId)
                 guard try await store.revokeKey(id: id, userId: user.id) else { throw ReelError(.badInput, "no key has the id \(keyId)") }
                 say("revoked key \(keyId) of \(user.name)")
@@ -330,12 +318,12 @@ struct Users: AsyncParsableCommand {
         }
     }
 
-    struct Rotate: AsyncParsableCommand {
+    struct Rotate: ConfiguredCommand {
         static let configuration = CommandConfiguration(abstract: "Replace an API key: revokes it and prints the new key alone on the last line.")
         @ArgumentParser.Argument(help: "The key's id (from `users keys NAME`).") var keyId: String
 
-        func run() async throws {
-            let key = try await Users.withStore { store -> String in
+        func run(config: Configuration) async throws {
+            let key = try await Users.withStore(config) { store -> String in
                 let (user, id) = try await Users.keyOwner(store, keyId: keyId)
                 guard let rotated = try await store.rotateKey(id: id, userId: user.id) else { throw ReelError(.badInput, "no key has the id \(keyId)") }
                 say("revoked key \(keyId) of \(user.name); new key \(rotated.info.id.uuidString.lowercased()) below, shown only once")
@@ -345,7 +333,7 @@ struct Users: AsyncParsableCommand {
         }
     }
 
-    struct Limits: AsyncParsableCommand {
+    struct Limits: ConfiguredCommand {
         static let configuration = CommandConfiguration(abstract: "Set a user's spending budget and request limits.")
         @ArgumentParser.Argument(help: "The user's name.") var name: String
         @ArgumentParser.Option(help: "Spending budget in US dollars.") var budget: Double?
@@ -360,8 +348,8 @@ struct Users: AsyncParsableCommand {
             if let rpm, rpm < 1 { throw ValidationError("--rpm must be 1 or more") }
         }
 
-        func run() async throws {
-            try await Users.withStore { store in
+        func run(config: Configuration) async throws {
+            try await Users.withStore(config) { store in
                 guard let user = try await store.user(named: name) else { throw ReelError(.badInput, "no user is named '\(name)'") }
                 // The store takes the budget as a whole (nil: unlimited), so a budget not mentioned is kept as it is.
                 try await store.setLimits(userId: user.id, budget: noBudget ? nil : (budget ?? user.budget), maxConcurrentJobs: maxJobs,

@@ -1,8 +1,8 @@
 import Foundation
 import ReelCore
 
-/// Provider settings read from the environment (CONTRACTS.md, "Environment"). Holds secrets: its description and
-/// mirror say only which are set.
+/// Provider settings (CONTRACTS.md, "Environment"), filled in by the CLI's configuration (`ReelCLI/Configuration.swift`).
+/// Holds secrets: its description and mirror say only which are set.
 public struct ProviderSettings: Sendable, CustomStringConvertible, CustomReflectable {
     public var offline = false
     public var registryPath: String?
@@ -22,22 +22,6 @@ public struct ProviderSettings: Sendable, CustomStringConvertible, CustomReflect
         "ProviderSettings(offline: \(offline), replicate: \(replicateToken != nil), cog: \(cogURL != nil), openAI: \(openAIKey != nil || openAIBaseURL != nil), anthropic: \(anthropicKey != nil))"
     }
     public var customMirror: Mirror { Mirror(self, children: ["summary": description], displayStyle: .struct) }
-
-    public static func from(environment env: [String: String], offline: Bool) -> ProviderSettings {
-        func value(_ name: String) -> String? {
-            guard let v = env[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
-            return v
-        }
-        var s = ProviderSettings()
-        s.offline = offline
-        s.registryPath = value("REELSMITH_REGISTRY")
-        s.replicateToken = value("REPLICATE_API_TOKEN")
-        s.replicateBaseURL = value("REPLICATE_BASE_URL").map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? s.replicateBaseURL
-        s.cogURL = value("COG_URL")
-        s.openAIKey = value("OPENAI_API_KEY"); s.openAIBaseURL = value("OPENAI_BASE_URL"); s.openAIModel = value("OPENAI_MODEL")
-        s.anthropicKey = value("ANTHROPIC_API_KEY"); s.anthropicBaseURL = value("ANTHROPIC_BASE_URL"); s.anthropicModel = value("ANTHROPIC_MODEL")
-        return s
-    }
 }
 
 /// Who fills a role and why (`reelsmith doctor`).

@@ -70,7 +70,8 @@ public enum ProviderHTTPError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The HTTP layer every model-server client shares: one `HTTPClient`, bounded bodies, streamed downloads that are
-/// checked (length, content type, ffprobe) before they appear at their path, and `REELSMITH_DEBUG=1` request lines.
+/// checked (length, content type, ffprobe) before they appear at their path, and request lines when `logsRequests`
+/// (the `debug` setting, `REELSMITH_DEBUG=1`).
 public struct ProviderHTTP: Sendable {
     public let client: HTTPClient
     /// The largest body `send` accepts unless told otherwise (JSON answers).
@@ -80,12 +81,8 @@ public struct ProviderHTTP: Sendable {
     public var logsRequests: Bool
 
     public init(client: HTTPClient = .shared, maxBodyBytes: Int = 16 << 20, probe: MediaProbe = MediaProbe(),
-                logsRequests: Bool = ProviderHTTP.debugFromEnvironment) {
+                logsRequests: Bool = false) {
         self.client = client; self.maxBodyBytes = maxBodyBytes; self.probe = probe; self.logsRequests = logsRequests
-    }
-
-    public static var debugFromEnvironment: Bool {
-        ProcessInfo.processInfo.environment["REELSMITH_DEBUG"].map { !$0.isEmpty && $0 != "0" } ?? false
     }
 
     /// Sends `request` and collects the whole answer. Throws `ProviderHTTPError` for transport failures, timeouts and

@@ -24,17 +24,6 @@ public struct AnthropicClient: StructuredLLM {
         self.transport = LLMTransport(service: service, http: http, retry: retry, timeout: timeout, secrets: [apiKey])
     }
 
-    /// The client `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` and `ANTHROPIC_MODEL` describe, or nil without a key.
-    /// `prices` (the registry's `llmPrices`) gives the model's price when it lists it.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment,
-                                       prices: [String: Pricing] = [:], http: ProviderHTTP = ProviderHTTP()) -> AnthropicClient? {
-        guard let key = environment["ANTHROPIC_API_KEY"], !key.isEmpty else { return nil }
-        let model = environment["ANTHROPIC_MODEL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultModel
-        return AnthropicClient(baseURL: environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultBaseURL,
-                               apiKey: key, model: model,
-                               pricing: prices[model] ?? Pricing(unit: "token", usd: 0, inputPerMillion: 0, outputPerMillion: 0), http: http)
-    }
-
     public func complete(_ request: LLMRequest) async throws -> LLMResponse {
         let response = try await transport.post(LLMTransport.join(baseURL, "/v1/messages"),
                                                 headers: [("x-api-key", apiKey), ("anthropic-version", Self.apiVersion)],

@@ -32,18 +32,6 @@ public struct OpenAIChatClient: StructuredLLM {
         self.transport = LLMTransport(service: service, http: http, retry: retry, timeout: timeout, secrets: [apiKey ?? ""])
     }
 
-    /// The client `OPENAI_API_KEY`, `OPENAI_BASE_URL` and `OPENAI_MODEL` describe, or nil when neither a key nor a base
-    /// URL is set. `prices` (the registry's `llmPrices`) gives the model's price when it lists it.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment,
-                                       prices: [String: Pricing] = [:], http: ProviderHTTP = ProviderHTTP()) -> OpenAIChatClient? {
-        let key = environment["OPENAI_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
-        let base = environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        guard key != nil || base != nil else { return nil }
-        let model = environment["OPENAI_MODEL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultModel
-        return OpenAIChatClient(baseURL: base ?? defaultBaseURL, apiKey: key, model: model,
-                                pricing: prices[model] ?? Pricing(unit: "token", usd: 0, inputPerMillion: 0, outputPerMillion: 0), http: http)
-    }
-
     public func complete(_ request: LLMRequest) async throws -> LLMResponse {
         let url = LLMTransport.join(baseURL, "/chat/completions")
         var headers: [(String, String)] = []

@@ -1,7 +1,8 @@
 import Foundation
 import ReelCore
 
-/// How a `JobWorker` claims, renews, polls and drains; defaults suit production, the environment shortens them for tests.
+/// How a `JobWorker` claims, renews, polls and drains; defaults suit production. The CLI's configuration sets them
+/// (`leaseSeconds`, `pollSeconds`, `drainSeconds`; README, "Configuration"), tests shorten them.
 public struct WorkerSettings: Sendable {
     /// The name the worker holds leases under (unique per worker: host, process and a random suffix).
     public var name: String
@@ -18,20 +19,6 @@ public struct WorkerSettings: Sendable {
                 drainGrace: Duration = .seconds(20),
                 scratchRoot: String = (NSTemporaryDirectory() as NSString).appendingPathComponent("reelsmith-work")) {
         self.name = name; self.lease = lease; self.pollInterval = pollInterval; self.drainGrace = drainGrace; self.scratchRoot = scratchRoot
-    }
-
-    /// `REELSMITH_LEASE_SECONDS` (default 30), `REELSMITH_POLL_SECONDS` (0.5) and `REELSMITH_DRAIN_SECONDS` (20) override the
-    /// defaults; `scratchRoot` is `<data>/work`.
-    public static func fromEnvironment(_ env: [String: String], dataDirectory: String) -> WorkerSettings {
-        func seconds(_ key: String) -> Duration? {
-            guard let text = env[key], let value = Double(text), value > 0, value.isFinite else { return nil }
-            return .milliseconds(Int64(value * 1000))
-        }
-        var settings = WorkerSettings(scratchRoot: (dataDirectory as NSString).appendingPathComponent("work"))
-        if let lease = seconds("REELSMITH_LEASE_SECONDS") { settings.lease = lease }
-        if let poll = seconds("REELSMITH_POLL_SECONDS") { settings.pollInterval = poll }
-        if let grace = seconds("REELSMITH_DRAIN_SECONDS") { settings.drainGrace = grace }
-        return settings
     }
 
     /// `host-pid-xxxxxx`.

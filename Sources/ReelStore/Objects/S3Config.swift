@@ -1,7 +1,7 @@
 import Foundation
 import ReelCore
 
-/// Where and how to reach an S3-compatible bucket (AWS S3, MinIO, moto, ...), read from `S3_*` variables.
+/// Where and how to reach an S3-compatible bucket (AWS S3, MinIO, moto, ...), made from the `S3_*` settings.
 public struct S3Config: Sendable {
     /// Scheme, host, optional port and optional base path; no bucket in it.
     public var endpoint: URL
@@ -42,71 +42,72 @@ public struct S3Config: Sendable {
         self.requestTimeout = requestTimeout; self.minimumUploadRate = minimumUploadRate; self.maxAttempts = maxAttempts
     }
 
-    /// The S3 settings of an environment (CONTRACTS.md): nil when `S3_BUCKET` is unset or empty and no other S3
-    /// setting that only makes sense with a bucket is given.
+    /// One S3 setting, for messages: the caller says how each is named where the user set it (environment variable,
+    /// configuration file key).
+    public enum Setting: Sendable, CaseIterable {
+        case endpoint, bucket, region, accessKeyId, secretAccessKey, forcePathStyle
+    }
+
+    /// The S3 storage that settings describe (each nil when unset; the caller reads them: `ReelCLI`'s configuration),
+    /// or nil when no bucket and no setting that only makes sense with a bucket is given.
     ///
-    /// - `S3_BUCKET` (required for S3), `S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY` (both required with a bucket).
-    /// - `S3_ENDPOINT`: `http(s)://host[:port][/base]`; default `https://s3.<region>.amazonaws.com`.
-    /// - `S3_REGION`: default `us-east-1`.
-    /// - `S3_FORCE_PATH_STYLE`: `true`/`false` (also `1`/`0`, `yes`/`no`); default true with a custom endpoint,
-    ///   false for AWS.
+    /// - `bucket` (required for S3), `accessKeyId` and `secretAccessKey` (both required with a bucket).
+    /// - `endpoint`: `http(s)://host[:port][/base]`; default `https://s3.<region>.amazonaws.com`.
+    /// - `region`: default `us-east-1`.
+    /// - `forcePathStyle`: default true with a custom endpoint, false for AWS.
     ///
-    /// Throws `ReelError(.badInput)` naming what is missing or wrong when the settings are partial: an endpoint or
-    /// keys without a bucket (which would silently fall back to local files), a bucket without both keys, a malformed
-    /// endpoint, bucket name or flag. Messages never contain the secret.
-    public static func fromEnvironment(_ env: [String: String]) throws -> S3Config? {
-        func value(_ name: String) -> String? {
-            guard let v = env[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
+    /// Throws `ReelError(.badInput)` naming (through `name`) what is missing or wrong when the settings are partial: an
+    /// endpoint or keys without a bucket (which would silently fall back to local files), a bucket without both keys, a
+    /// malformed endpoint, bucket or region. Messages never contain the secret.
+    public static func validated(endpoint customEndpoint: String?, bucket: String?, region: String?, accessKeyId: String?,
+                                 secretAccessKey: String?, forcePathStyle: Bool?,
+                                 name: (Setting) -> String) throws -> S3Config? {
+        func given(_ v: String?) -> String? {
+            guard let v = v?.trimmingCharacters(in: .whitespacesAndNewlines), !v.isEmpty else { return nil }
             return v
         }
-        guard let bucket = value("S3_BUCKET") else {
-            let stray = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"].filter { value($0) != nil }
+        let customEndpoint = given(customEndpoint), accessKeyId = given(accessKeyId), secretAccessKey = given(secretAccessKey)
+        guard let bucket = given(bucket) else {
+            let stray = [(Setting.endpoint, customEndpoint), (.accessKeyId, accessKeyId), (.secretAccessKey, secretAccessKey)]
+                .filter { $0.1 != nil }.map { name($0.0) }
             if !stray.isEmpty {
                 throw ReelError(.badInput, "S3 storage is partly configured: \(stray.joined(separator: ", ")) "
-                    + "\(stray.count == 1 ? "is" : "are") set but S3_BUCKET is not; set S3_BUCKET too, or unset them "
+                    + "\(stray.count == 1 ? "is" : "are") set but \(name(.bucket)) is not; set \(name(.bucket)) too, or unset them "
                     + "to store objects in the data directory")
             }
             return nil
         }
-        let missing = ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"].filter { value($0) == nil }
-        if !missing.isEmpty {
-            throw ReelError(.badInput, "S3_BUCKET is set but \(missing.joined(separator: " and ")) "
+        guard let accessKeyId, let secretAccessKey else {
+            let missing = [(Setting.accessKeyId, accessKeyId), (.secretAccessKey, secretAccessKey)].filter { $0.1 == nil }.map { name($0.0) }
+            throw ReelError(.badInput, "\(name(.bucket)) is set but \(missing.joined(separator: " and ")) "
                 + "\(missing.count == 1 ? "is" : "are") not; S3 storage needs both keys")
         }
-        let region = value("S3_REGION") ?? "us-east-1"
+        let region = given(region) ?? "us-east-1"
         guard region.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
-            throw ReelError(.badInput, "S3_REGION '\(region)' is not a region name (like us-east-1)")
+            throw ReelError(.badInput, "\(name(.region)) '\(region)' is not a region name (like us-east-1)")
         }
 
         let endpoint: URL
-        let customEndpoint = value("S3_ENDPOINT")
         if let raw = customEndpoint {
             guard let url = URL(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
                   let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil else {
-                throw ReelError(.badInput, "S3_ENDPOINT '\(raw)' is not an http(s) URL like http://127.0.0.1:9000")
+                throw ReelError(.badInput, "\(name(.endpoint)) '\(raw)' is not an http(s) URL like http://127.0.0.1:9000")
             }
             endpoint = url
         } else {
             endpoint = URL(string: "https://s3.\(region).amazonaws.com")!
         }
 
-        var pathStyle = customEndpoint != nil
-        if let flag = value("S3_FORCE_PATH_STYLE") {
-            switch flag.lowercased() {
-            case "true", "1", "yes", "on": pathStyle = true
-            case "false", "0", "no", "off": pathStyle = false
-            default: throw ReelError(.badInput, "S3_FORCE_PATH_STYLE must be true or false, not '\(flag)'")
-            }
-        }
-        try validateBucket(bucket, pathStyle: pathStyle)
-        return S3Config(endpoint: endpoint, bucket: bucket, region: region, accessKeyId: value("S3_ACCESS_KEY_ID")!,
-                        secretAccessKey: value("S3_SECRET_ACCESS_KEY")!, forcePathStyle: pathStyle)
+        let pathStyle = forcePathStyle ?? (customEndpoint != nil)
+        try validateBucket(bucket, pathStyle: pathStyle, name: name)
+        return S3Config(endpoint: endpoint, bucket: bucket, region: region, accessKeyId: accessKeyId,
+                        secretAccessKey: secretAccessKey, forcePathStyle: pathStyle)
     }
 
     /// Bucket names go into host names (virtual-hosted style) or the path: S3's rules, 3 to 63 of `a-z 0-9 . -`,
     /// starting and ending with a letter or digit. Path style also allows upper case and `_` (older and
     /// S3-compatible servers accept them).
-    static func validateBucket(_ bucket: String, pathStyle: Bool) throws {
+    static func validateBucket(_ bucket: String, pathStyle: Bool, name: (Setting) -> String) throws {
         func allowed(_ c: Character) -> Bool {
             guard c.isASCII else { return false }
             if c.isNumber || c == "." || c == "-" { return true }
@@ -116,8 +117,8 @@ public struct S3Config: Sendable {
         func alphanumeric(_ c: Character?) -> Bool { c.map { $0.isASCII && ($0.isLetter || $0.isNumber) } ?? false }
         let edges = alphanumeric(bucket.first) && alphanumeric(bucket.last)
         guard (3...63).contains(bucket.count), bucket.allSatisfy({ allowed($0) }), edges else {
-            throw ReelError(.badInput, "S3_BUCKET '\(bucket)' is not a valid bucket name (3-63 characters of a-z, 0-9, "
-                + "'.' and '-'\(pathStyle ? "" : "; upper case and '_' need S3_FORCE_PATH_STYLE=true")))")
+            throw ReelError(.badInput, "\(name(.bucket)) '\(bucket)' is not a valid bucket name (3-63 characters of a-z, 0-9, "
+                + "'.' and '-'\(pathStyle ? "" : "; upper case and '_' need \(name(.forcePathStyle)) true")))")
         }
     }
 }
