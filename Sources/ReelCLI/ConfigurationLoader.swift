@@ -9,8 +9,8 @@ import ReelCore
 // a file holds, so an unknown key (a typo that would silently do nothing) could not be refused without parsing the file
 // ourselves anyway; its environment provider derives variable names from keys (`s3.bucket` → `S3_BUCKET`), while the
 // names CONTRACTS.md promises (`REELSMITH_DATA` for `dataDirectory`, `DATABASE_URL`) need an explicit table either
-// way; and a bad value has to name the key *and* the file, in our words, for exit 2. What is left for the library —
-// layering three sources and redacting secrets — is the forty lines below.
+// way; and a bad value has to name the key *and* the file, in our words, for exit 2. What the library would still
+// have done for us (layering two sources over defaults, marking secrets) is `read` and `redacted` below.
 
 /// Where a setting's value came from.
 enum ConfigurationSource: String, Encodable, Sendable {
