@@ -104,13 +104,14 @@ def shlex_join(cmd):
 # --- stand-in -----------------------------------------------------------------------------------------------------
 
 class Standin:
-    def __init__(self, work, latency, registry):
+    def __init__(self, work, latency, registry, faults=0.0, fault_seed=1):
         self.url_file = work / "standin.url"
         self.url_file.unlink(missing_ok=True)
         self.log = open(work / "standin.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "standin_replicate.py"), "--latency", str(latency), "--registry", str(registry),
-             "--port-file", str(self.url_file), "--media-dir", str(work / "standin-media")],
+             "--port-file", str(self.url_file), "--media-dir", str(work / "standin-media"),
+             "--faults", str(faults), "--fault-seed", str(fault_seed)],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         for _ in range(300):
             # The file appears before its text is written: wait for the URL itself.

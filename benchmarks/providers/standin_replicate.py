@@ -14,6 +14,11 @@ Reelsmith uses:
   GET  /delivery/{id}/output.{png,mp4}                outputs (no auth, like Replicate's capability URLs)
   GET  /stats, POST /stats/reset                      per-prediction start/end times and request counts
 
+With --faults P (the soak benchmark), each create, prediction GET and output download fails with probability P, the
+way a flaky network and an overloaded API fail: a create whose prediction IS made but whose answer is a 502 with an
+HTML body (the client must find it again, not pay twice), a prediction GET answered 503 or with a truncated JSON body,
+an output download answered 500. The draws come from --fault-seed, so a run is repeatable for the same requests.
+
 Every /v1 request needs `Authorization: Bearer <anything non-empty>` (or exactly --token when given). Image (and
 every non-video) model predictions succeed at once; video models succeed exactly --latency seconds after creation.
 Outputs are one PNG (320x180) and one MP4 (320x180, 16 fps, 81 frames = 5.0625 s, libx264), made once with ffmpeg.
@@ -25,10 +30,13 @@ Sources/ReelTestSupport/ReplicateCatalogue.swift); any other model named in --re
 Nothing is logged but "METHOD path status" lines with --verbose; headers and bodies never are.
 
 Usage: standin_replicate.py [--port 0] [--latency 2.0] [--registry models.json] [--port-file FILE] [--media-dir DIR]
+                            [--faults P] [--fault-seed N]
 """
 import argparse
+import hashlib
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -129,8 +137,11 @@ def make_media(directory):
 
 
 class State:
-    def __init__(self, latency, catalogue, media):
+    def __init__(self, latency, catalogue, media, faults=0.0, fault_seed=1):
         self.latency = latency
+        self.faults = faults
+        self.rng = random.Random(fault_seed)
+        self.injected = {}
         self.catalogue = catalogue
         self.png, self.mp4 = media
         self.lock = threading.Lock()
@@ -143,10 +154,21 @@ class State:
         with self.lock:
             self.requests[key] = self.requests.get(key, 0) + 1
 
+    def fault(self, kind):
+        """True (and counted) when this request should fail the way `kind` names."""
+        if self.faults <= 0:
+            return False
+        with self.lock:
+            hit = self.rng.random() < self.faults
+            if hit:
+                self.injected[kind] = self.injected.get(kind, 0) + 1
+        return hit
+
     def reset(self):
         with self.lock:
             self.predictions.clear()
             self.requests.clear()
+            self.injected.clear()
             self.epoch = time.time()
 
 
@@ -264,6 +286,9 @@ class Handler(BaseHTTPRequestHandler):
         wait = self.prefer_wait()
         if wait and latency > 0:
             time.sleep(max(0.0, min(p["t_done"], t + wait) - time.time()))
+        if st.fault("create-answer-lost"):
+            # The prediction exists and will be billed; only the answer is lost.
+            return self.reply(502, body=b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")
         self.reply(201, self.view(p), headers={"Location": f"{self.base()}/v1/predictions/{pid}"})
 
     def prefer_wait(self):
@@ -290,6 +315,8 @@ class Handler(BaseHTTPRequestHandler):
                 known = m.group(1) in st.predictions
             if not known:
                 return self.problem(404, "gone")
+            if st.fault("download-500"):
+                return self.problem(500, "internal error")
             ext = m.group(2)
             data, ctype = (st.mp4, "video/mp4") if ext == "mp4" else (st.png, "image/png")
             return self.reply(200, body=data, ctype=ctype)
@@ -315,6 +342,10 @@ class Handler(BaseHTTPRequestHandler):
             st.count("GET /v1/predictions/{id}")
             with st.lock:
                 p = st.predictions.get(m.group(1))
+            if p and st.fault("get-503"):
+                return self.problem(503, "service unavailable")
+            if p and st.fault("get-truncated"):
+                return self.reply(200, body=json.dumps(self.view(p)).encode()[:40])
             return self.reply(200, self.view(p)) if p else self.problem(404, "prediction not found")
         if path == "/v1/predictions":
             st.count("GET /v1/predictions (list)")
@@ -389,8 +420,11 @@ class Handler(BaseHTTPRequestHandler):
             preds = sorted(st.predictions.values(), key=lambda p: p["t_created"])
             rows = [{"id": p["id"], "model": p["model"], "kind": p["kind"],
                      "start": round(p["t_created"] - st.epoch, 4), "end": round(p["t_done"] - st.epoch, 4),
-                     "canceled": p["status"] == "canceled"} for p in preds]
-            body = {"epoch": st.epoch, "latency": st.latency, "requests": dict(st.requests),
+                     "canceled": p["status"] == "canceled",
+                     # Same model and same input twice = the same paid work made twice.
+                     "input_key": hashlib.sha256(json.dumps([p["model"], p["input"]], sort_keys=True).encode()).hexdigest()[:16]}
+                    for p in preds]
+            body = {"epoch": st.epoch, "latency": st.latency, "faults": dict(st.injected), "requests": dict(st.requests),
                     "requests_total": sum(st.requests.values()), "predictions": rows}
         self.reply(200, body)
 
@@ -405,6 +439,8 @@ def main():
     ap.add_argument("--port-file", help="write the base URL here once listening")
     ap.add_argument("--media-dir", help="where the PNG and MP4 are made (default: a temporary folder)")
     ap.add_argument("--verbose", action="store_true", help="one line per request (method, path, status)")
+    ap.add_argument("--faults", type=float, default=0.0, help="probability that a create, GET or download fails (default 0)")
+    ap.add_argument("--fault-seed", type=int, default=1, help="seed of the fault draws (default 1)")
     args = ap.parse_args()
 
     roles = {}
@@ -412,7 +448,7 @@ def main():
         with open(args.registry) as f:
             roles = json.load(f).get("roles", {})
     media = make_media(args.media_dir or tempfile.mkdtemp(prefix="standin-replicate-"))
-    Handler.state = State(args.latency, roles, media)
+    Handler.state = State(args.latency, roles, media, args.faults, args.fault_seed)
     Handler.token = args.token
     Handler.verbose = args.verbose
     server = ThreadingHTTPServer((args.host, args.port), Handler)

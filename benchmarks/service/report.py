@@ -4,7 +4,7 @@
 Only the text between `<!-- service:begin -->` and `<!-- service:end -->` is replaced (the section is appended when
 the markers are missing); every other section is left as it is.
 
-  report.py RESULTS.json [--results benchmarks/RESULTS.md] [--print]
+  report.py RESULTS.json [--soak SOAK.json] [--results benchmarks/RESULTS.md] [--print]
 """
 import argparse
 import json
@@ -15,7 +15,7 @@ from results_md import cpu_name, git_state, replace_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BEGIN, END = "<!-- service:begin -->", "<!-- service:end -->"
-TITLE = "## Service: job status under load, jobs per minute"
+TITLE = "## Service: job status under load, jobs per minute, soak"
 TARGET_RPS, TARGET_P99_MS = 2000, 20.0
 
 
@@ -34,7 +34,7 @@ def read_table(read):
     return L
 
 
-def section(res, baseline=None):
+def section(res, baseline=None, soak=None):
     L = [BEGIN, TITLE, ""]
     L.append(f"Measured {res['started']} on {res['cores']} cores ({cpu_name()}), {res['binary_kind']} binary, commit "
              f"{git_state()}; load average at start {res['load_start'][0]:.2f}. Everything on loopback: the client (wrk), "
@@ -78,8 +78,38 @@ def section(res, baseline=None):
                  f"fills the cores (with {first['jobs']} jobs and 4 workers there are only 2 rounds). Load average at the end: "
                  f"{res['load_end'][0]:.2f} (other work on the machine shows here).")
         L.append("")
+    L += soak_table(soak)
     L.append(END)
     return "\n".join(L) + "\n"
+
+
+def soak_table(soak):
+    if not soak:
+        return []
+    L = ["### Soak: workers killed, provider faults, the API under load", ""]
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(soak["faults_injected"].items())) or "none"
+    L.append(f"`benchmarks/service/soak.py` ({soak['started']}, {soak['binary_kind']} binary, {soak['database']}): "
+             f"`reelsmith serve --workers 0` and {soak['workers']} `reelsmith worker` processes; {soak['jobs']} draft jobs "
+             f"of {soak['video_seconds']:g} s, each with its own song and seed, queued at once against the stand-in "
+             f"Replicate (video {soak['latency']:g} s) with fault probability {soak['faults']:g} per request; a random "
+             f"worker killed with SIGKILL about every {soak['kill_every_s']:g} s and replaced; {soak['readers']} client "
+             f"threads reading `GET /api/jobs/{{id}}` and `GET /api/projects` throughout.")
+    L.append("")
+    L += ["| measure | result | goal |", "|---|---:|---|"]
+    L.append(f"| jobs succeeded | {soak['succeeded']}/{soak['jobs']} (failed {soak['failed']}, unfinished {soak['unfinished']}) | all |")
+    L.append(f"| jobs lost | {soak['jobs_lost']} | 0 |")
+    L.append(f"| paid work repeated (a create for a model and input already created) | {soak['paid_work_repeated']} "
+             f"of {soak['predictions_created']} predictions | 0 |")
+    L.append(f"| workers killed / started | {soak['kills']} / {soak['workers_started']} | |")
+    L.append(f"| provider faults injected | {faults} | |")
+    L.append(f"| API requests during the run | {soak['api_requests']:,} ({soak['api_5xx_or_dropped']} 5xx or dropped) | 0 5xx |")
+    L.append(f"| API p50 / p99 / max | {soak['api_p50_ms']} / {soak['api_p99_ms']} / {soak['api_max_ms']} ms | |")
+    L.append(f"| wall time | {soak['wall_s']:g} s | |")
+    if soak.get("failure_codes"):
+        L.append("")
+        L.append(f"Failure codes: {', '.join(soak['failure_codes'])}.")
+    L.append("")
+    return L
 
 
 def main():
@@ -87,10 +117,12 @@ def main():
     ap.add_argument("results", type=Path)
     ap.add_argument("--results", dest="md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--baseline", type=Path, help="earlier read results to show under the new ones (benchmarks/service/baseline.json)")
+    ap.add_argument("--soak", type=Path, help="soak.py's results JSON")
     ap.add_argument("--print", action="store_true")
     args = ap.parse_args()
     baseline = json.loads(args.baseline.read_text()) if args.baseline and args.baseline.exists() else None
-    text = section(json.loads(args.results.read_text()), baseline)
+    soak = json.loads(args.soak.read_text()) if args.soak and args.soak.exists() else None
+    text = section(json.loads(args.results.read_text()), baseline, soak)
     if args.print:
         print(text)
         return

@@ -4,12 +4,14 @@
 #   1. GET /api/jobs/{id} under wrk on loopback: requests/s and p50/p90/p99, on SQLite and on PostgreSQL (a throwaway
 #      cluster made with initdb; needs the `postgresql` package)
 #   2. jobs per minute with 1, 2 and 4 workers against benchmarks/providers/standin_replicate.py (fixed latency)
+#   3. soak (soak.py): many jobs on PostgreSQL, workers killed at random, provider faults injected, the API read under
+#      load: jobs lost, paid work repeated, API p99
 #
 # Rewrites only the "Service" section of benchmarks/RESULTS.md (between <!-- service:begin --> and
 # <!-- service:end -->); about 3-5 minutes on 2 cores once the binary exists.
 #
 #   benchmarks/service/run.sh [--duration S] [--connections 16,64] [--databases sqlite,postgresql] [--latency S] [--jobs N]
-#                             [--workers 1,2,4] [--skip-read] [--skip-jobs] [--no-report]
+#                             [--workers 1,2,4] [--skip-read] [--skip-jobs] [--skip-soak] [--soak-jobs N] [--no-report]
 #
 # Environment:
 #   REELSMITH_BIN=path     measure that binary (default: .build/release/reelsmith if newer than the sources,
@@ -22,13 +24,17 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bench="$(dirname "$here")"
 root="$(dirname "$bench")"
 report=1
+soak=1
+soak_extra=()
 extra=()
 while (($#)); do
   case "$1" in
     --duration|--latency|--jobs|--workers|--connections|--video-seconds|--databases) extra+=("$1" "$2"); shift 2 ;;
     --skip-read|--skip-jobs) extra+=("$1"); shift ;;
+    --skip-soak) soak=0; shift ;;
+    --soak-jobs) soak_extra+=(--jobs "$2"); shift 2 ;;
     --no-report) report=0; shift ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "service/run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,7 +61,12 @@ work="$bench/work/service"
 mkdir -p "$work"
 json="$work/results.json"
 python3 "$here/bench_service.py" --bin "$bin" --work "$work" --out "$json" --binary-kind "$kind" ${extra[@]+"${extra[@]}"}
+soak_json="$work/soak.json"
+rm -f "$soak_json"
+if [[ "$soak" == 1 ]]; then
+  python3 "$here/soak.py" --bin "$bin" --work "$work/soak" --out "$soak_json" --binary-kind "$kind" ${soak_extra[@]+"${soak_extra[@]}"}
+fi
 if [[ "$report" == 1 ]]; then
   # baseline.json: the read numbers before the issue-5 read-path work, shown for comparison.
-  python3 "$here/report.py" "$json" --results "${BENCH_RESULTS:-$bench/RESULTS.md}" --baseline "$here/baseline.json"
+  python3 "$here/report.py" "$json" --soak "$soak_json" --results "${BENCH_RESULTS:-$bench/RESULTS.md}" --baseline "$here/baseline.json"
 fi
