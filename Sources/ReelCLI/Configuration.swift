@@ -50,7 +50,9 @@ struct Configuration: Sendable {
         let host = try r.text(.host, default: "127.0.0.1")!
         let port = try r.whole(.port, in: 0...65535, default: 8080)!
         let publicURL = try r.url(.publicURL, example: "https://reels.example.com")
-        let databaseURL = try r.url(.databaseURL, schemes: ["postgres", "postgresql"], example: "postgres://user:password@host:5432/db")
+        // The schemes PostgresKit's SQLPostgresConfiguration(url:) takes.
+        let databaseURL = try r.url(.databaseURL, schemes: ["postgres", "postgresql", "postgres+tcp", "postgresql+tcp"],
+                                    socketSchemes: ["postgres+uds", "postgresql+uds"], example: "postgres://user:password@host:5432/db")
         providers.replicateToken = try r.text(.replicateApiToken)
         providers.replicateBaseURL = try r.url(.replicateBaseURL, example: "https://api.replicate.com", default: providers.replicateBaseURL)!
         providers.cogURL = try r.url(.cogURL, example: "http://127.0.0.1:5000")

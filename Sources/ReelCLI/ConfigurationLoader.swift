@@ -184,12 +184,15 @@ struct ConfigurationReader {
         }
     }
 
-    /// An absolute URL with one of `schemes` and a host; a trailing `/` is dropped.
-    mutating func url(_ key: ConfigurationKey, schemes: Set<String> = ["http", "https"], example: String,
-                      default fallback: String? = nil) throws -> String? {
+    /// An absolute URL with one of `schemes` and a host (a path instead for `socketSchemes`: a Unix socket); a
+    /// trailing `/` is dropped.
+    mutating func url(_ key: ConfigurationKey, schemes: Set<String> = ["http", "https"], socketSchemes: Set<String> = [],
+                      example: String, default fallback: String? = nil) throws -> String? {
         try read(key, expected: "a URL like \(example)", textual: true, fallback: fallback, show: { $0 }) { raw in
             guard case .string(let s) = raw, let parts = URLComponents(string: s), let scheme = parts.scheme?.lowercased(),
-                  schemes.contains(scheme), let host = parts.host, !host.isEmpty else { return nil }
+                  schemes.contains(scheme) || socketSchemes.contains(scheme) else { return nil }
+            let reachable = socketSchemes.contains(scheme) ? parts.path.count > 1 : !(parts.host ?? "").isEmpty
+            guard reachable else { return nil }
             return s.hasSuffix("/") ? String(s.dropLast()) : s
         }
     }
