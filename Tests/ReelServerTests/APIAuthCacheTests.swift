@@ -89,7 +89,7 @@ import Vapor
         let cache = AuthCache(ttl: .seconds(60), capacity: 3)
         let user = User(id: UUID(), name: "u", createdAt: Date())
         for i in 0..<10 {
-            cache.insert(digest: AuthMiddleware.digest("rs_\(i)"), kind: .apiKey, user: user, validUntil: nil, ifGeneration: cache.generation)
+            cache.insert(digest: AuthMiddleware.digest("rs_\(i)"), kind: .apiKey, caller: Caller(user: user, keyId: UUID()), validUntil: nil, ifGeneration: cache.generation)
             #expect(cache.count <= 3)
         }
         #expect(cache.user(digest: AuthMiddleware.digest("rs_9"), kind: .apiKey) == user)
@@ -98,11 +98,11 @@ import Vapor
         // A lookup that started before an invalidation does not cache its answer.
         let before = cache.generation
         cache.invalidate(userId: UUID())
-        cache.insert(digest: AuthMiddleware.digest("late"), kind: .apiKey, user: user, validUntil: nil, ifGeneration: before)
+        cache.insert(digest: AuthMiddleware.digest("late"), kind: .apiKey, caller: Caller(user: user, keyId: UUID()), validUntil: nil, ifGeneration: before)
         #expect(cache.user(digest: AuthMiddleware.digest("late"), kind: .apiKey) == nil)
 
         // Never past a session's own end.
-        cache.insert(digest: "s", kind: .session, user: user, validUntil: Date().addingTimeInterval(-1), ifGeneration: cache.generation)
+        cache.insert(digest: "s", kind: .session, caller: Caller(user: user, keyId: UUID()), validUntil: Date().addingTimeInterval(-1), ifGeneration: cache.generation)
         #expect(cache.user(digest: "s", kind: .session) == nil)
 
         // Invalidating a user drops all of that user's entries.

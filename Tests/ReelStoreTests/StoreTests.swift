@@ -65,12 +65,12 @@ import ReelTestSupport
             #expect(unlimited.budget == nil && unlimited.maxConcurrentJobs == 3)
 
             // Sessions.
-            let token = try await store.createSession(userId: alice.id, ttl: .seconds(3600))
+            let token = try await store.createSession(userId: alice.id, keyId: rotated.info.id, ttl: .seconds(3600))
             #expect(try await store.sessionUser(token: token)?.id == alice.id)
             #expect(try await SessionModel.query(on: store.db).filter(\.$tokenHash == token).count() == 0)
             try await store.deleteSession(token: token)
             #expect(try await store.sessionUser(token: token) == nil)
-            let expired = try await store.createSession(userId: alice.id, ttl: .seconds(-1))
+            let expired = try await store.createSession(userId: alice.id, keyId: rotated.info.id, ttl: .seconds(-1))
             #expect(try await store.sessionUser(token: expired) == nil)
         }
     }

@@ -37,34 +37,27 @@ extension APIRoutes {
     func serverSentEvents(_ req: Request) async throws -> Response {
         let project = try await ownedProject(req)
         let start = try resumePoint(req)
+        let streamId = try reserveStream(req)
         let store = self.store
         let runtime = self.runtime
         let limits = services.limits
+        let owner = try Self.owner(req)
         let response = Response(status: .ok, headers: [
             "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
         ])
         response.body = .init(managedAsyncStream: { writer in
-            let (streamId, bell) = runtime.streams.open(store: store, poll: limits.pollSeconds)
+            let bell = runtime.streams.open(streamId, store: store, poll: limits.pollSeconds)
             defer { runtime.streams.close(streamId) }
-            var after = start
             try await writer.write(.buffer(ByteBuffer(string: "retry: 2000\n: connected\n\n")))
-            var lastWrite = ContinuousClock.now
-            for await _ in bell {
-                let events = try await Self.pending(store: store, projectId: project.id, after: after)
-                if !events.isEmpty {
-                    var text = ""
-                    for event in events {
-                        text += "id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(try Self.json(event))\n\n"
-                        after = event.id
-                    }
-                    try await writer.write(.buffer(ByteBuffer(string: text)))
-                    lastWrite = .now
-                } else if lastWrite.duration(to: .now) >= .seconds(limits.heartbeatSeconds) {
-                    // A comment line keeps proxies from closing an idle stream and shows us a client that has gone.
-                    try await writer.write(.buffer(ByteBuffer(string: ": heartbeat\n\n")))
-                    lastWrite = .now
-                }
-            }
+            try await Self.pump(bell: bell, store: store, limits: limits, owner: owner, projectId: project.id, after: start,
+                                send: { events in
+                var text = ""
+                for event in events { text += "id: \(event.id)\nevent: \(event.type.rawValue)\ndata: \(try Self.json(event))\n\n" }
+                try await writer.write(.buffer(ByteBuffer(string: text)))
+            }, idle: {
+                // A comment line keeps proxies from closing an idle stream and shows us a client that has gone.
+                try await writer.write(.buffer(ByteBuffer(string: ": heartbeat\n\n")))
+            })
         })
         return response
     }
@@ -77,28 +70,22 @@ extension APIRoutes {
             throw Problem(.upgradeRequired, "upgrade-required", "this is a WebSocket endpoint: connect with a WebSocket client",
                           headers: ["Upgrade": "websocket", "Connection": "Upgrade"])
         }
+        let streamId = try reserveStream(req)
         let store = self.store
         let runtime = self.runtime
         let limits = services.limits
+        let owner = try Self.owner(req)
         return req.webSocket(onUpgrade: { _, ws in
-            let (streamId, bell) = runtime.streams.open(store: store, poll: limits.pollSeconds)
+            let bell = runtime.streams.open(streamId, store: store, poll: limits.pollSeconds)
             ws.onClose.whenComplete { _ in runtime.streams.close(streamId) }
-            var after = start
-            var lastWrite = ContinuousClock.now
             do {
-                for await _ in bell {
-                    if ws.isClosed { break }
-                    let events = try await Self.pending(store: store, projectId: project.id, after: after)
+                try await Self.pump(bell: bell, store: store, limits: limits, owner: owner, projectId: project.id, after: start,
+                                    send: { events in
                     for event in events {
+                        guard !ws.isClosed else { throw CancellationError() }
                         try await ws.send(try Self.json(event))
-                        after = event.id
                     }
-                    if !events.isEmpty { lastWrite = .now }
-                    else if lastWrite.duration(to: .now) >= .seconds(limits.heartbeatSeconds) {
-                        try await ws.sendPing()
-                        lastWrite = .now
-                    }
-                }
+                }, idle: { try await ws.sendPing() })
             } catch {
                 // The client went away or the store failed: either way this socket is done.
             }
@@ -107,15 +94,57 @@ extension APIRoutes {
         })
     }
 
-    /// Every event after `after`, read in pages so a long backlog is sent whole.
-    static func pending(store: ServiceStore, projectId: UUID, after: Int64) async throws -> [JobEvent] {
-        var out: [JobEvent] = []
-        var cursor = after
-        while true {
-            let page = try await store.events(projectId: projectId, after: cursor, limit: 200)
-            out += page
-            guard page.count == 200, let last = page.last else { return out }
-            cursor = last.id
+    static func owner(_ req: Request) throws -> LiveStreams.Owner {
+        let caller = try req.caller
+        return LiveStreams.Owner(userId: caller.user.id, keyId: caller.keyId, sessionId: caller.session?.id)
+    }
+
+    /// A place for one more live stream of the caller's user, or 429 when it has `maxStreamsPerUser` open.
+    func reserveStream(_ req: Request) throws -> UUID {
+        let limit = services.limits.maxStreamsPerUser
+        guard let id = runtime.streams.reserve(try Self.owner(req), limit: limit) else {
+            throw Problem(.tooManyRequests, "too-many-streams",
+                          "this user already has \(limit) live event streams open; close one first",
+                          headers: ["Retry-After": "10"])
+        }
+        return id
+    }
+
+    /// Runs one live stream until it is closed: by the client, by `LiveStreams` (its key revoked or session ended on
+    /// this server, shutdown), when a periodic re-check finds its key or session gone (a revocation made elsewhere: within
+    /// `streamCredentialCheckSeconds`), or after `maxStreamSeconds` (the client resumes where it was). Sends the events
+    /// after `start` page by page as read from the store, so a long backlog is never held in memory at once, then new
+    /// events as they come; calls `idle` when nothing was sent for `heartbeatSeconds`.
+    static func pump(bell: AsyncStream<Void>, store: ServiceStore, limits: ServiceLimits, owner: LiveStreams.Owner,
+                     projectId: UUID, after start: Int64, send: ([JobEvent]) async throws -> Void,
+                     idle: () async throws -> Void) async throws {
+        // The store answers at most 1000 events a query.
+        let pageSize = min(max(limits.eventPageSize, 1), 1000)
+        let began = ContinuousClock.now
+        var after = start
+        var lastWrite = began
+        var lastCheck = began
+        for await _ in bell {
+            if began.duration(to: .now) >= .seconds(limits.maxStreamSeconds) { return }
+            if lastCheck.duration(to: .now) >= .seconds(limits.streamCredentialCheckSeconds) {
+                lastCheck = .now
+                guard try await store.credentialIsLive(keyId: owner.keyId, sessionId: owner.sessionId) else { return }
+            }
+            var sent = false
+            while true {
+                let page = try await store.events(projectId: projectId, after: after, limit: pageSize)
+                guard let last = page.last else { break }
+                try await send(page)
+                after = last.id
+                sent = true
+                if page.count < pageSize || began.duration(to: .now) >= .seconds(limits.maxStreamSeconds) { break }
+            }
+            if sent {
+                lastWrite = .now
+            } else if lastWrite.duration(to: .now) >= .seconds(limits.heartbeatSeconds) {
+                try await idle()
+                lastWrite = .now
+            }
         }
     }
 

@@ -47,8 +47,10 @@ enum OpenAPIDocument {
         Conventions: JSON keys are camelCase, dates ISO 8601, ids UUIDs. Every error is `application/problem+json` \
         (`type`, `title`, `status`, `detail`). Lists take `?limit=` (1–100) and `?cursor=` and answer \
         `{"items": [...], "nextCursor": ...}`. Requests that start paid work accept an `Idempotency-Key` header: \
-        the same key within 24 hours answers the same job. Each key may make a limited number of requests per minute \
-        and run a limited number of jobs at once (429 with `Retry-After`); a user's spending budget answers 402 when used up.
+        the same key within 24 hours answers the same job. Each user (all of its keys and sessions together) may make a \
+        limited number of requests per minute, run a limited number of jobs and keep a limited number of live event \
+        streams open at once (429 with `Retry-After`); sign-ins and failed authentications are limited per client \
+        address (429); a user's spending budget answers 402 when used up.
         """
 
     static let tags: [(String, String)] = [
@@ -112,7 +114,7 @@ enum OpenAPIDocument {
         r["400"] = r["400"] ?? problem("The request is malformed (bad JSON, bad query, bad header).")
         if auth {
             r["401"] = problem("No valid API key or session: missing, wrong or revoked.")
-            r["429"] = r["429"] ?? problem("Too many requests a minute with this key.", retryAfter: true)
+            r["429"] = r["429"] ?? problem("Too many requests a minute for this user, or too many failed authentications from this address.", retryAfter: true)
         }
         if body != nil { r["413"] = r["413"] ?? problem("The request body is too large.") }
         var o: [String: JSONValue] = ["operationId": .string(id), "tags": [.string(tag)], "summary": .string(summary),
@@ -127,6 +129,9 @@ enum OpenAPIDocument {
     static let notFound = problem("No such resource, or it belongs to another user.")
     static let invalid = problem("The request is well-formed but its values are not acceptable.")
     static let conflict = problem("The resource is not in a state that allows this.")
+    static let tooManyStreams = problem("Too many requests a minute, or too many live event streams open for this user.",
+                                        retryAfter: true)
+    static let staleSession = problem("A browser session signed in too long ago (5 minutes by default): sign in again or send the key itself.")
 
     // MARK: - Paths
 
@@ -160,8 +165,11 @@ enum OpenAPIDocument {
                 "post": op("createSession", "accounts", "Exchange an API key for an HttpOnly session cookie",
                            body: body(object(["key": ["type": "string", "minLength": 1, "maxLength": 256]], required: ["key"])),
                            responses: ["201": json(ref("Session"), "Signed in; `Set-Cookie: reelsmith_session=…; HttpOnly`."),
-                                       "401": problem("The key is wrong or revoked.")],
-                           auth: false),
+                                       "401": problem("The key is wrong or revoked."),
+                                       "429": problem("Too many sign-ins or failed authentications from this address.",
+                                                      retryAfter: true)],
+                           auth: false,
+                           description: "The session belongs to the key: revoking or rotating the key ends it. A session may create or rotate keys only within 5 minutes (by default) of its sign-in."),
                 "delete": op("deleteSession", "accounts", "Sign out: end the cookie's session and clear the cookie",
                              responses: ["204": ["description": "Signed out (also when there was no session)."]], auth: false),
             ],
@@ -288,16 +296,16 @@ enum OpenAPIDocument {
             "/api/projects/{projectId}/events": [
                 "get": op("projectEvents", "events", "Live progress of the project's jobs as Server-Sent Events",
                           parameters: [project, param("lastEventId"), param("after")],
-                          responses: ["200": ["description": "An endless `text/event-stream`: `id:`, `event:` (the event type) and `data:` (an Event as JSON) per event, and `:` heartbeat comments.",
+                          responses: ["200": ["description": "A `text/event-stream`: `id:`, `event:` (the event type) and `data:` (an Event as JSON) per event, and `:` heartbeat comments. The server ends it after its maximum lifetime (1 h by default) or when its key or session is revoked or ended; resume with `Last-Event-ID`.",
                                               "content": ["text/event-stream": ["schema": ["type": "string"]]]],
-                                      "404": notFound],
+                                      "404": notFound, "429": tooManyStreams],
                           description: "Resume after the last event seen with `Last-Event-ID` (browsers send it on reconnect) or `?after=`."),
             ],
             "/ws/projects/{projectId}": [
                 "get": op("projectEventsWebSocket", "events", "Live progress of the project's jobs over a WebSocket",
                           parameters: [project, param("after")],
                           responses: ["101": ["description": "Switching to the WebSocket protocol; each text message is an Event as JSON."],
-                                      "404": notFound,
+                                      "404": notFound, "429": tooManyStreams,
                                       "426": problem("Not a WebSocket handshake.")],
                           description: "Accepts the `Authorization` header or the session cookie. Resume with `?after=EVENT_ID`."),
             ],
@@ -305,15 +313,26 @@ enum OpenAPIDocument {
                 "get": op("listKeys", "accounts", "Your API keys (the secrets are never shown again)",
                           responses: ["200": json(ref("KeyPage"), "Every key, revoked ones included.")]),
                 "post": op("createKey", "accounts", "Make a new API key (its secret is shown once, in this answer)",
-                           responses: ["201": json(ref("KeyWithSecret"), "The new key.")]),
+                           responses: ["201": json(ref("KeyWithSecret"), "The new key."), "403": staleSession]),
             ],
             "/api/keys/{keyId}/rotate": [
                 "post": op("rotateKey", "accounts", "Revoke a key and make a new one in its place", parameters: [key],
-                           responses: ["201": json(ref("KeyWithSecret"), "The new key."), "404": notFound]),
+                           responses: ["201": json(ref("KeyWithSecret"), "The new key."), "404": notFound, "403": staleSession],
+                           description: "The old key's sessions and live streams end with it."),
             ],
             "/api/keys/{keyId}": [
                 "delete": op("revokeKey", "accounts", "Revoke a key", parameters: [key],
-                             responses: ["204": ["description": "Revoked."], "404": notFound]),
+                             responses: ["204": ["description": "Revoked."], "404": notFound],
+                             description: "The key's sessions and live streams end with it."),
+            ],
+            "/api/sessions": [
+                "get": op("listSessions", "accounts", "Your live browser sessions, newest first (never their tokens)",
+                          parameters: paging, responses: ["200": json(ref("ActiveSessionPage"), "A page of sessions.")]),
+            ],
+            "/api/sessions/{sessionId}": [
+                "delete": op("endSession", "accounts", "End one of your sessions (and its live streams)",
+                             parameters: [param("sessionId")],
+                             responses: ["204": ["description": "Ended."], "404": notFound]),
             ],
             "/healthz": [
                 "get": op("health", "operations", "The process is up",
@@ -350,7 +369,7 @@ enum OpenAPIDocument {
         }
         return [
             "projectId": id("projectId", "project"), "jobId": id("jobId", "job"), "assetId": id("assetId", "asset"),
-            "sceneId": id("sceneId", "scene"), "keyId": id("keyId", "API key"),
+            "sceneId": id("sceneId", "scene"), "keyId": id("keyId", "API key"), "sessionId": id("sessionId", "session"),
             "limit": ["name": "limit", "in": "query", "required": false, "description": "Items per page (default 20).",
                       "schema": ["type": "integer", "minimum": 1, "maximum": 100]],
             "cursor": ["name": "cursor", "in": "query", "required": false,
@@ -495,6 +514,12 @@ enum OpenAPIDocument {
             "KeyWithSecret": ["allOf": [ref("Key"), object(["key": ["type": "string", "description": "The secret: shown only here."]],
                                                            required: ["key"])]],
             "KeyPage": page("Key"),
+            "ActiveSession": object([
+                "id": uuid, "keyId": ["type": "string", "format": "uuid", "description": "The key that signed the session in."],
+                "createdAt": dateTime, "expiresAt": dateTime, "lastUsedAt": nullable("string", format: "date-time"),
+                "current": ["type": "boolean", "description": "True for the session of this request's cookie."],
+            ], required: ["id", "keyId", "createdAt", "expiresAt", "lastUsedAt", "current"]),
+            "ActiveSessionPage": page("ActiveSession"),
             "Event": object([
                 "id": ["type": "integer", "description": "Grows with every event; resume after the last one seen."],
                 "jobId": uuid, "projectId": uuid,

@@ -52,6 +52,25 @@ public struct ServiceLimits: Sendable, Equatable {
     public var sessionTTL: Duration
     /// Lifetime of presigned upload and download URLs.
     public var presignExpiry: Duration
+    /// Sign-ins (`POST /api/session`) one client address may attempt per minute (429 with `Retry-After` beyond).
+    public var signInsPerMinute: Int = 10
+    /// Failed authentications (a wrong, revoked or expired key or cookie) one client address may make per minute;
+    /// beyond, its credentials are not even looked up (429 with `Retry-After`) until the budget refills.
+    public var failedAuthenticationsPerMinute: Int = 100
+    /// Take the client address from the last `X-Forwarded-For` entry (set it only behind a proxy that writes one).
+    public var trustForwardedFor: Bool = false
+    /// A browser session may create or rotate API keys only this long after its sign-in (else 403: sign in again or
+    /// send the key itself).
+    public var freshSignInWindow: Duration = .seconds(300)
+    /// Live event streams (SSE and WebSocket together) one user may have open at once (429 beyond).
+    public var maxStreamsPerUser: Int = 16
+    /// Events read from the store and sent per page when a stream catches up on a backlog.
+    public var eventPageSize: Int = 200
+    /// A live stream is closed after this many seconds; the client resumes with `Last-Event-ID` or `?after=`.
+    public var maxStreamSeconds: Double = 3600
+    /// How often an open stream re-checks that its key (and session) is still live, in seconds: the longest a stream
+    /// outlives a revocation made on another server.
+    public var streamCredentialCheckSeconds: Double = 5
 
     public init(maxAudioBytes: Int64 = 200 << 20, maxImageBytes: Int64 = 25 << 20, maxVideoBytes: Int64 = 1 << 30,
                 maxMediaSeconds: Double = 900, maxDimension: Int = 8192, requestsPerMinuteOverride: Int? = nil,

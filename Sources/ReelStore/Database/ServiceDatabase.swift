@@ -140,6 +140,7 @@ public final class ServiceDatabase: Sendable {
         CreateUsers(), CreateAPIKeys(), CreateSessions(), CreateProjects(), CreateScenes(), CreateAssets(), CreateJobs(),
         CreateJobEvents(), CreateCostEntries(), CreateIdempotencyKeys(), CreateCheckpoints(), CreateCacheIndex(),
         AddQueryIndexes(),
+        AddSessionKeys(),
     ]
 
     private func migrate() async throws {

@@ -75,16 +75,22 @@ extension ServiceStore {
         try await APIKeyModel.query(on: db).filter(\.$userId == userId).sort(\.$createdAt).all().map(\.value)
     }
 
-    /// Revokes one of the user's keys; false when the user has no such key (or it was revoked already).
+    /// Revokes one of the user's keys and ends the sessions it signed in, in one transaction; false when the user has no
+    /// such key (or it was revoked already).
     public func revokeKey(id: UUID, userId: UUID) async throws -> Bool {
-        guard let key = try await APIKeyModel.query(on: db).filter(\.$id == id).filter(\.$userId == userId).first(),
-              key.revokedAt == nil else { return false }
-        key.revokedAt = Self.now
-        try await key.update(on: db)
-        return true
+        let now = Self.now
+        return try await write { db in
+            guard let key = try await APIKeyModel.query(on: db).filter(\.$id == id).filter(\.$userId == userId).first(),
+                  key.revokedAt == nil else { return false }
+            key.revokedAt = now
+            try await key.update(on: db)
+            try await SessionModel.query(on: db).filter(\.$keyId == id).delete()
+            return true
+        }
     }
 
-    /// Revokes the key and makes a new one for the same user in one transaction; nil when the user has no such live key.
+    /// Revokes the key, ends the sessions it signed in and makes a new key for the same user, in one transaction; nil
+    /// when the user has no such live key.
     public func rotateKey(id: UUID, userId: UUID) async throws -> (info: APIKeyInfo, key: String)? {
         let key = Self.randomToken(prefix: "rs_")
         let now = Self.now
@@ -93,6 +99,7 @@ extension ServiceStore {
                   old.revokedAt == nil else { return nil }
             old.revokedAt = now
             try await old.update(on: db)
+            try await SessionModel.query(on: db).filter(\.$keyId == id).delete()
             let new = Self.makeKeyModel(userId: userId, key: key, now: now)
             try await new.create(on: db)
             return new.value
@@ -101,28 +108,35 @@ extension ServiceStore {
 
     /// The user a live key belongs to; nil for an unknown or revoked key. Notes the key's last use (at most once a minute).
     public func authenticate(key: String) async throws -> User? {
+        try await authenticateKey(key)?.user
+    }
+
+    /// The user a live key belongs to and the key's id; nil for an unknown or revoked key. Notes the key's last use
+    /// (at most once a minute).
+    public func authenticateKey(_ key: String) async throws -> (user: User, keyId: UUID)? {
         guard key.hasPrefix("rs_"), key.count <= 200 else { return nil }
         let hash = Self.sha256Hex(key)
         // One indexed query (key by its hash, joined to its user): this runs on every API request, so a second
         // round trip for the user would be paid on each one.
         guard let model = try await APIKeyModel.query(on: db).filter(\.$keyHash == hash)
             .join(UserModel.self, on: \APIKeyModel.$userId == \UserModel.$id).first(),
-              model.revokedAt == nil else {
+              model.revokedAt == nil, let keyId = model.id else {
             return nil
         }
         let now = Self.now
         if (model.lastUsedAt ?? 0) < now - 60 {
-            try await APIKeyModel.query(on: db).filter(\.$id == model.id!).set(\.$lastUsedAt, to: now).update()
+            try await APIKeyModel.query(on: db).filter(\.$id == keyId).set(\.$lastUsedAt, to: now).update()
         }
-        return try model.joined(UserModel.self).value
+        return (try model.joined(UserModel.self).value, keyId)
     }
 
-    /// A web session for the user, valid for `ttl`: an opaque token (stored hashed) for an HttpOnly cookie.
-    public func createSession(userId: UUID, ttl: Duration) async throws -> String {
+    /// A web session for the user, signed in with the key `keyId` and valid for `ttl`: an opaque token (stored hashed)
+    /// for an HttpOnly cookie. Revoking or rotating that key ends the session.
+    public func createSession(userId: UUID, keyId: UUID, ttl: Duration) async throws -> String {
         let token = Self.randomToken(prefix: "rss_")
         let now = Self.now
         let s = SessionModel()
-        s.id = UUID(); s.userId = userId; s.tokenHash = Self.sha256Hex(token); s.createdAt = now
+        s.id = UUID(); s.userId = userId; s.keyId = keyId; s.tokenHash = Self.sha256Hex(token); s.createdAt = now
         s.expiresAt = now + Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
         try await s.create(on: db)
         // Sweep expired sessions now and then.
@@ -132,26 +146,75 @@ extension ServiceStore {
         return token
     }
 
-    /// The user of a live session; nil for an unknown or expired token.
+    /// The user of a live session; nil for an unknown or expired token, or one whose key was revoked.
     public func sessionUser(token: String) async throws -> User? {
         try await session(token: token)?.user
     }
 
-    /// The user of a live session and when the session ends; nil for an unknown or expired token. (The server caches
-    /// the user briefly, never past `expiresAt`.)
-    public func session(token: String) async throws -> (user: User, expiresAt: Date)? {
+    /// The user of a live session and the session; nil for an unknown or expired token, or when the key that signed it
+    /// in is revoked (or the session predates keys on sessions). Notes the session's last use (at most once a minute).
+    /// (The server caches the answer briefly, never past `expiresAt`.)
+    public func session(token: String) async throws -> (user: User, session: SessionInfo)? {
         guard token.count <= 200 else { return nil }
         let hash = Self.sha256Hex(token)
-        // One indexed query, as for API keys: the web UI's every request comes this way.
+        // One indexed query, as for API keys: the web UI's every request comes this way. The inner join on a live key
+        // is what makes a revoked key's sessions fail even if a sign-in raced with the revocation.
         guard let s = try await SessionModel.query(on: db).filter(\.$tokenHash == hash)
-            .join(UserModel.self, on: \SessionModel.$userId == \UserModel.$id).first(),
-              s.expiresAt > Self.now else {
+            .join(UserModel.self, on: \SessionModel.$userId == \UserModel.$id)
+            .join(APIKeyModel.self, on: \SessionModel.$keyId == \APIKeyModel.$id)
+            .filter(APIKeyModel.self, \.$revokedAt == nil)
+            .first(),
+              s.expiresAt > Self.now, let info = s.info else {
             return nil
         }
-        return (try s.joined(UserModel.self).value, Date(seconds: s.expiresAt))
+        let now = Self.now
+        if (s.lastUsedAt ?? 0) < now - 60 {
+            try await SessionModel.query(on: db).filter(\.$id == info.id).set(\.$lastUsedAt, to: now).update()
+        }
+        return (try s.joined(UserModel.self).value, info)
     }
 
-    public func deleteSession(token: String) async throws {
-        try await SessionModel.query(on: db).filter(\.$tokenHash == Self.sha256Hex(token)).delete()
+    /// The user's live sessions, newest first (ended, expired and revoked-key sessions are not listed).
+    public func sessions(userId: UUID, limit: Int, cursor: String?) async throws -> Page<SessionInfo> {
+        let query = SessionModel.query(on: try db).filter(\.$userId == userId).filter(\.$expiresAt > Self.now)
+            .join(APIKeyModel.self, on: \SessionModel.$keyId == \APIKeyModel.$id)
+            .filter(APIKeyModel.self, \.$revokedAt == nil)
+        let (rows, next) = try await Self.newestFirst(query, limit: limit, cursor: cursor, createdAt: \.$createdAt, id: \.$id)
+        return Page(items: rows.compactMap(\.info), nextCursor: next)
+    }
+
+    /// Ends one of the user's sessions; false when the user has no such session.
+    public func deleteSession(id: UUID, userId: UUID) async throws -> Bool {
+        let found = try await SessionModel.query(on: db).filter(\.$id == id).filter(\.$userId == userId).count()
+        guard found > 0 else { return false }
+        try await SessionModel.query(on: db).filter(\.$id == id).filter(\.$userId == userId).delete()
+        return true
+    }
+
+    /// Ends the session of the token; answers its id, or nil when there was none.
+    @discardableResult
+    public func deleteSession(token: String) async throws -> UUID? {
+        let hash = Self.sha256Hex(token)
+        guard let id = try await SessionModel.query(on: db).filter(\.$tokenHash == hash).first()?.id else { return nil }
+        try await SessionModel.query(on: db).filter(\.$id == id).delete()
+        return id
+    }
+
+    /// True while the key is live and, when given, the session is too (not ended, not expired): what an open event
+    /// stream re-checks now and then, so a revocation made by another server ends it too. Two indexed reads.
+    public func credentialIsLive(keyId: UUID, sessionId: UUID?) async throws -> Bool {
+        guard let key = try await APIKeyModel.find(keyId, on: db), key.revokedAt == nil else { return false }
+        guard let sessionId else { return true }
+        guard let s = try await SessionModel.find(sessionId, on: db) else { return false }
+        return s.keyId == keyId && s.expiresAt > Self.now
+    }
+}
+
+extension SessionModel {
+    /// The session as its owner may see it; nil for a row from before sessions had keys.
+    var info: SessionInfo? {
+        guard let id, let keyId else { return nil }
+        return SessionInfo(id: id, userId: userId, keyId: keyId, createdAt: Date(seconds: createdAt),
+                           expiresAt: Date(seconds: expiresAt), lastUsedAt: lastUsedAt.map(Date.init(seconds:)))
     }
 }

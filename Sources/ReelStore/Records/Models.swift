@@ -53,6 +53,9 @@ final class SessionModel: Model, @unchecked Sendable {
     @Field(key: "token_hash") var tokenHash: String
     @Field(key: "created_at") var createdAt: Double
     @Field(key: "expires_at") var expiresAt: Double
+    /// The API key that signed the session in (nil only on rows older than `AddSessionKeys`, which treat it as ended).
+    @OptionalField(key: "key_id") var keyId: UUID?
+    @OptionalField(key: "last_used_at") var lastUsedAt: Double?
     init() {}
 }
 

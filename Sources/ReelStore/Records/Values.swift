@@ -43,6 +43,22 @@ public struct APIKeyInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// What may be shown of a web session: never its token or the token's hash.
+public struct SessionInfo: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var userId: UUID
+    /// The API key the session was signed in with: revoking or rotating that key ends the session.
+    public var keyId: UUID
+    public var createdAt: Date
+    public var expiresAt: Date
+    /// Noted at most once a minute.
+    public var lastUsedAt: Date?
+    public init(id: UUID, userId: UUID, keyId: UUID, createdAt: Date, expiresAt: Date, lastUsedAt: Date? = nil) {
+        self.id = id; self.userId = userId; self.keyId = keyId; self.createdAt = createdAt; self.expiresAt = expiresAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
 /// A user's video project: the brief's settings, its song choice and, once planned, its plan.
 public struct Project: Codable, Sendable, Equatable {
     public var id: UUID
