@@ -120,7 +120,10 @@ public protocol ObjectStore: Sendable {
     /// A URL a client may GET the object from directly for `expires`, or nil when the store cannot make one (disk).
     func presignedGet(_ key: String, expires: Duration) async throws -> URL?
     /// A URL a client may PUT the object to directly for `expires`, or nil when the store cannot make one (disk).
-    func presignedPut(_ key: String, contentType: String, expires: Duration) async throws -> URL?
+    /// The type and the length are signed: a PUT with another `Content-Type` or `Content-Length` is refused.
+    func presignedPut(_ key: String, contentType: String, contentLength: Int64, expires: Duration) async throws -> URL?
+    /// Keys under `prefix` whose objects were last written before `date` (for sweeping what was never finished).
+    func keys(under prefix: String, writtenBefore date: Date) async throws -> [String]
 }
 
 /// What the store knows of an object.

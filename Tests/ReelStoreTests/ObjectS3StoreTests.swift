@@ -149,10 +149,10 @@ import Testing
         let (_, bytes) = try randomFile(200_000, in: dir, name: "song.mp3", seed: 5)
         let key = "assets/77aa/song.mp3"
 
-        let putURL = try #require(try await store.presignedPut(key, contentType: "audio/mpeg", expires: .seconds(600)))
+        let putURL = try #require(try await store.presignedPut(key, contentType: "audio/mpeg", contentLength: Int64(bytes.count), expires: .seconds(600)))
         #expect(putURL.absoluteString.hasPrefix("\(server.endpoint.absoluteString)/\(store.config.bucket)/\(key)?"))
         #expect(putURL.absoluteString.contains("X-Amz-Expires=600"))
-        #expect(putURL.absoluteString.contains("X-Amz-SignedHeaders=content-type%3Bhost"))
+        #expect(putURL.absoluteString.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"))
         #expect(!putURL.absoluteString.contains(server.secretAccessKey))
 
         // No credentials: only the URL.

@@ -109,10 +109,10 @@ import Testing
         #expect(target.path == "/assets/p/a.mp4")
         #expect(virtual.target(key: nil).path == "/")
 
-        let url = try #require(try await virtual.presignedPut("assets/p/a.mp4", contentType: "video/mp4", expires: .seconds(600)))
+        let url = try #require(try await virtual.presignedPut("assets/p/a.mp4", contentType: "video/mp4", contentLength: 1234, expires: .seconds(600)))
         let text = url.absoluteString
         #expect(text.hasPrefix("https://media.s3.eu-west-1.amazonaws.com/assets/p/a.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&"))
-        #expect(text.contains("X-Amz-Expires=600&X-Amz-SignedHeaders=content-type%3Bhost&X-Amz-Signature="))
+        #expect(text.contains("X-Amz-Expires=600&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Signature="))
         #expect(text.contains("%2Feu-west-1%2Fs3%2Faws4_request"))
         #expect(!text.contains("s3cr3t-value"))
         // S3's range: one second to seven days.

@@ -42,13 +42,15 @@ extension APIRoutes {
               let boundary = type.parameters["boundary"], !boundary.isEmpty, boundary.count <= 200 else {
             throw Problem(.unsupportedMediaType, "unsupported-media-type", "send the file as multipart/form-data in a part named 'file'")
         }
-        let limits = services.limits
-        if let length = req.headers.first(name: .contentLength).flatMap(Int64.init), length > limits.maxUploadBytes + (1 << 20) {
-            throw Problem(.payloadTooLarge, "too-large", "uploads are limited to \(limits.maxUploadBytes) bytes")
+        let caps = MultipartCaps(services.limits)
+        // Refused at the body's first bytes (when Vapor hands the request on); without Content-Length (chunked) the
+        // same caps hold while reading.
+        if let length = req.headers.first(name: .contentLength).flatMap(Int64.init), length > caps.bodyBytes {
+            throw Problem(.payloadTooLarge, "too-large", "uploads are limited to \(caps.fileBytes) bytes")
         }
         let temp = scratchFile(".part")
         defer { try? FileManager.default.removeItem(atPath: temp) }
-        let receiver = try MultipartFileReceiver(path: temp, boundary: boundary, maxFileBytes: limits.maxUploadBytes)
+        let receiver = try MultipartFileReceiver(path: temp, boundary: boundary, caps: caps)
         for try await chunk in req.body { try receiver.feed(chunk) }
         let sha256 = try receiver.finish()
         guard receiver.sawFile else { throw Problem.invalid("the multipart body has no part named 'file'") }
@@ -161,9 +163,10 @@ extension APIRoutes {
         let id = UUID()
         // The client uploads to a staging key; `complete` copies what it validated to the asset's own key. The presigned
         // URL stays valid until it expires, so a second upload after validation must never reach what workers read.
-        let key = "uploads/\(project.id.uuidString.lowercased())/\(id.uuidString.lowercased()).\(kind.rawValue)"
+        let key = StagingKeys.key(project: project.id, asset: id, kind: kind)
         let expiry = services.limits.presignExpiry
-        guard let url = try await services.objects.presignedPut(key, contentType: type, expires: expiry) else {
+        // The length is signed too: the URL stores exactly the declared number of bytes or nothing.
+        guard let url = try await services.objects.presignedPut(key, contentType: type, contentLength: input.size, expires: expiry) else {
             throw Problem.conflict("this server's storage cannot take direct uploads: upload with POST /api/projects/{id}/assets")
         }
         let record = AssetRecord(id: id, projectId: project.id, ownerId: user.id, kind: kind,
@@ -173,10 +176,14 @@ extension APIRoutes {
         let stored = try await store.createAsset(record)
         let expiresAt = Date().addingTimeInterval(Double(expiry.components.seconds))
         return try APIJSON.response(DirectUploadJSON(assetId: stored.id, uploadUrl: url.absoluteString, method: "PUT",
-                                                     headers: ["Content-Type": type], expiresAt: expiresAt),
+                                                     headers: ["Content-Type": type, "Content-Length": String(input.size)],
+                                                     expiresAt: expiresAt),
                                     status: .created)
     }
 
+    /// Validates a direct upload and stores what it validated. The staging object is downloaded once; that file is
+    /// checked (its length against the declared one, then its content) and those same bytes are put under the
+    /// asset's own key. A second PUT to the still-valid URL only ever reaches the staging key, which nothing reads.
     func completeUpload(_ req: Request) async throws -> Response {
         let user = try req.user
         let asset = try await ownedAsset(req)
@@ -187,18 +194,27 @@ extension APIRoutes {
         /// Rejecting removes the object and the row: nothing is left behind.
         func reject(_ problem: Problem) async throws -> Never {
             try? await services.objects.delete(asset.storageKey)
-            _ = try? await store.deleteAsset(id: asset.id, owner: user.id)
+            _ = try? await store.deletePendingAsset(id: asset.id, owner: user.id)
             throw problem
         }
-        if info.size > services.limits.maxBytes(asset.kind) {
-            try await reject(Problem(.payloadTooLarge, "too-large", "\(asset.kind.rawValue) uploads are limited to \(services.limits.maxBytes(asset.kind)) bytes"))
+        func wrongLength(_ size: Int64) -> Problem {
+            Problem.invalid("the upload is \(size) bytes but \(asset.size) were declared")
         }
+        // S3 itself refuses a PUT of another length (it is signed); a store that does not is caught before the download.
+        if info.size != asset.size { try await reject(wrongLength(info.size)) }
         let temp = scratchFile(".download")
         defer { try? FileManager.default.removeItem(atPath: temp) }
-        try await services.objects.get(asset.storageKey, toFile: temp)
+        do {
+            try await services.objects.get(asset.storageKey, toFile: temp)
+        } catch let error as ReelError where error.code == .fileNotFound {
+            throw Problem.conflict("nothing has been uploaded to this asset's URL yet")
+        }
+        // What was downloaded, not what a HEAD said a moment before: the object may have been replaced in between.
+        let size = Self.fileSize(temp)
+        if size != asset.size { try await reject(wrongLength(size)) }
         let media: ValidatedMedia
         do {
-            media = try await validator.validate(path: temp, size: info.size)
+            media = try await validator.validate(path: temp, size: size)
         } catch let problem as Problem {
             try await reject(problem)
         }
@@ -206,19 +222,28 @@ extension APIRoutes {
             try await reject(Problem.invalid("the upload was declared as \(asset.kind.rawValue) but is \(media.kind.rawValue)"))
         }
         let sha256 = try ContentHash.sha256(fileAt: temp)
-        let validatedKey = "assets/\(asset.projectId.uuidString.lowercased())/\(asset.id.uuidString.lowercased()).\(media.fileExtension)"
+        // A key of this attempt's own: two completions racing (each with what it downloaded) never write one object.
+        let attempt = UUID().uuidString.prefix(8).lowercased()
+        let validatedKey = "assets/\(asset.projectId.uuidString.lowercased())/\(asset.id.uuidString.lowercased())-\(attempt).\(media.fileExtension)"
         try await services.objects.put(validatedKey, fromFile: temp, contentType: media.contentType)
-        try? await services.objects.delete(asset.storageKey)
         var ready = asset
         ready.storageKey = validatedKey
         ready.contentType = media.contentType
-        ready.size = info.size
+        ready.size = size
         ready.duration = media.duration
         ready.width = media.width
         ready.height = media.height
         ready.sha256 = sha256
         ready.status = "ready"
-        try await store.updateAsset(ready)
+        guard try await store.completePendingAsset(ready) else {
+            // Completed by a concurrent request (whose record and object stand), or swept as stale meanwhile.
+            try? await services.objects.delete(validatedKey)
+            if let current = try await store.asset(id: asset.id, owner: user.id), current.status == "ready" {
+                return try APIJSON.response(AssetJSON(current))
+            }
+            throw Problem.notFound("the asset")
+        }
+        try? await services.objects.delete(asset.storageKey)
         return try APIJSON.response(AssetJSON(ready))
     }
 }

@@ -20,6 +20,7 @@ public func configure(_ app: Application, services: ServiceContext) throws {
     app.routes.caseInsensitive = false
 
     app.lifecycle.use(StreamCloser(runtime: runtime))
+    app.lifecycle.use(LeftoverSweeper.Lifecycle(LeftoverSweeper(services: services, logger: app.logger)))
 
     let routes = APIRoutes(runtime: runtime)
     routes.register(app)

@@ -227,7 +227,7 @@ enum OpenAPIDocument {
                                "encoding": ["file": ["contentType": "application/octet-stream"]],
                            ]]],
                            responses: ["201": json(ref("Asset"), "The stored asset."), "404": notFound,
-                                       "413": problem("The file is larger than the limit for its kind."),
+                                       "413": problem("The file, the body, a part's headers or the number of parts is over its limit (checked while streaming, with or without Content-Length)."),
                                        "415": problem("Not multipart, or the file is not an accepted audio, image or video file."),
                                        "422": problem("The file is outside the limits (duration, resolution), empty, or missing.")]),
                 "get": op("listAssets", "assets", "The project's assets, newest first", parameters: [project] + paging,
@@ -236,7 +236,7 @@ enum OpenAPIDocument {
             "/api/assets/upload": [
                 "post": op("createDirectUpload", "assets", "Ask for a presigned URL to upload straight to S3-compatible storage",
                            body: body(ref("DirectUploadRequest")),
-                           responses: ["201": json(ref("DirectUpload"), "PUT the file to `uploadUrl` with `headers`, then complete it."),
+                           responses: ["201": json(ref("DirectUpload"), "PUT exactly `size` bytes to `uploadUrl` with `headers` (type and length are signed), then complete it."),
                                        "404": notFound, "409": problem("This server stores files on its disk: use the multipart upload."),
                                        "413": problem("The declared size is larger than the limit for its kind."), "422": invalid]),
             ],
@@ -253,7 +253,7 @@ enum OpenAPIDocument {
                                        "409": problem("Nothing has been uploaded yet."),
                                        "413": problem("The file is larger than the limit for its kind (the upload is deleted)."),
                                        "415": problem("The file is not an accepted media file (the upload is deleted)."),
-                                       "422": problem("The file is outside the limits or not of the declared kind (the upload is deleted).")]),
+                                       "422": problem("The file is not the declared length, outside the limits, or not of the declared kind (the upload is deleted).")]),
             ],
             "/api/assets/{assetId}/file": [
                 "get": op("getAssetFile", "assets", "Download an asset's file (range requests, or a redirect on S3)",

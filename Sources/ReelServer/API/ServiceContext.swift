@@ -71,6 +71,19 @@ public struct ServiceLimits: Sendable, Equatable {
     /// How often an open stream re-checks that its key (and session) is still live, in seconds: the longest a stream
     /// outlives a revocation made on another server.
     public var streamCredentialCheckSeconds: Double = 5
+    /// Multipart uploads (checked while the body streams, with or without `Content-Length`): bytes of one part's
+    /// header block, parts per body, bytes of the fields other than `file`, and the body's allowance beyond the
+    /// largest file (boundaries, headers, fields).
+    public var maxPartHeaderBytes: Int = 16 << 10
+    public var maxMultipartParts: Int = 8
+    public var maxFormFieldBytes: Int = 64 << 10
+    public var multipartOverheadBytes: Int64 = 1 << 20
+    /// A direct upload not completed within this time (its row, its staging object) is swept; at least `presignExpiry`.
+    public var stagingUploadMaxAge: Duration = .seconds(3600)
+    /// A temporary file untouched for this long is a crash's leftover (upload scratch, the local store's hidden files).
+    public var leftoverFileMaxAge: Duration = .seconds(3600)
+    /// How often the server sweeps stale direct uploads and leftover files (also once at start).
+    public var sweepInterval: Duration = .seconds(600)
 
     public init(maxAudioBytes: Int64 = 200 << 20, maxImageBytes: Int64 = 25 << 20, maxVideoBytes: Int64 = 1 << 30,
                 maxMediaSeconds: Double = 900, maxDimension: Int = 8192, requestsPerMinuteOverride: Int? = nil,
@@ -85,6 +98,8 @@ public struct ServiceLimits: Sendable, Equatable {
 
     /// The largest upload of any kind: the cut-off while the kind is not known yet.
     public var maxUploadBytes: Int64 { max(maxAudioBytes, maxImageBytes, maxVideoBytes) }
+    /// The largest multipart body: the largest upload plus the multipart allowance.
+    public var maxUploadBodyBytes: Int64 { maxUploadBytes + multipartOverheadBytes }
 
     func maxBytes(_ kind: AssetKind) -> Int64 {
         switch kind {

@@ -58,7 +58,7 @@ public final class JobWorker: Sendable {
     /// Claims and runs jobs until `drain()` was called (or the task is cancelled, which drains the current job).
     public func run() async {
         log("\(settings.name) waiting for jobs (lease \(settings.lease.workerSeconds) s)")
-        removeStaleScratch()
+        await removeLeftoverScratch()
         while !isDraining && !Task.isCancelled {
             var ran = false
             do { ran = try await runNext() } catch { log("cannot claim a job: \(error)") }
@@ -73,20 +73,6 @@ public final class JobWorker: Sendable {
         state.withLock { $0.jobsRun += 1 }
         await process(job)
         return true
-    }
-
-    /// Removes job folders a killed worker left in the scratch folder (a day old: no run lasts that long, and workers of
-    /// other processes on this machine may share the folder).
-    func removeStaleScratch(olderThan age: TimeInterval = 24 * 3600) {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: settings.scratchRoot) else { return }
-        for name in names where name.hasPrefix("job-") {
-            let path = (settings.scratchRoot as NSString).appendingPathComponent(name)
-            if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-               modified < Date().addingTimeInterval(-age) {
-                try? fm.removeItem(atPath: path)
-            }
-        }
     }
 
     // MARK: - One job

@@ -1,5 +1,6 @@
 import Foundation
 import Fluent
+import SQLKit
 import ReelCore
 
 // Projects, their scenes and their assets. Every call that takes an owner checks it: another user's project reads as
@@ -302,6 +303,51 @@ extension ServiceStore {
             try await m.delete(on: db)
             return value
         }
+    }
+
+    /// Marks a pending direct upload ready with what validation found (`ready`'s key, type, size, probe results,
+    /// hash); false when it is no longer pending (completed by another request, or swept): the caller then removes
+    /// what it stored.
+    public func completePendingAsset(_ ready: AssetRecord) async throws -> Bool {
+        try Self.checkAssetFields(ready)
+        let postgres = database.isPostgres
+        return try await write { db -> Bool in
+            guard let m = try await Self.lockedPendingAsset(ready.id, owner: ready.ownerId, on: db, postgres: postgres) else { return false }
+            let project = m.projectId, owner = m.ownerId
+            m.set(from: ready)
+            m.projectId = project; m.ownerId = owner
+            try await m.update(on: db)
+            return true
+        }
+    }
+
+    /// Direct uploads still pending that were started before `date` (their URLs have expired unused or the client
+    /// never completed them), oldest first, at most `limit`.
+    public func pendingAssets(createdBefore date: Date, limit: Int) async throws -> [AssetRecord] {
+        try await AssetModel.query(on: db).filter(\.$status == "pending").filter(\.$createdAt < date.seconds)
+            .sort(\.$createdAt).sort(\.$id).limit(limit).all().map(\.value)
+    }
+
+    /// Deletes a direct upload's record if it is still pending; false when it was completed (or is gone) meanwhile.
+    public func deletePendingAsset(id: UUID, owner: UUID) async throws -> Bool {
+        let postgres = database.isPostgres
+        return try await write { db -> Bool in
+            guard let m = try await Self.lockedPendingAsset(id, owner: owner, on: db, postgres: postgres) else { return false }
+            try await ProjectModel.query(on: db).filter(\.$id == m.projectId).filter(\.$audioAssetId == id)
+                .set(\.$audioAssetId, to: nil).update()
+            try await m.delete(on: db)
+            return true
+        }
+    }
+
+    /// Inside `write`: the asset's row if it is still pending, locked on PostgreSQL (SQLite's writer lock is already
+    /// held), so a completion and a sweep of the same upload cannot both go ahead.
+    static func lockedPendingAsset(_ id: UUID, owner: UUID, on db: any Database, postgres: Bool) async throws -> AssetModel? {
+        if postgres {
+            try await (db as! any SQLDatabase).raw("SELECT id FROM assets WHERE id = \(bind: id) FOR UPDATE").run()
+        }
+        return try await AssetModel.query(on: db).filter(\.$id == id).filter(\.$ownerId == owner)
+            .filter(\.$status == "pending").first()
     }
 
     /// The project's song: the asset it names if that is a ready audio asset, else its newest ready audio asset.

@@ -77,8 +77,31 @@ public struct LocalObjectStore: ObjectStore {
         return nil
     }
 
-    public func presignedPut(_ key: String, contentType: String, expires: Duration) async throws -> URL? {
+    public func presignedPut(_ key: String, contentType: String, contentLength: Int64, expires: Duration) async throws -> URL? {
         try ObjectKeys.validate(key)
         return nil
+    }
+
+    public func keys(under prefix: String, writtenBefore date: Date) async throws -> [String] {
+        // The deepest folder the prefix names; keys are relative paths, so a prefix can be checked on them as text.
+        let folder = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
+        if !folder.isEmpty { try ObjectKeys.validate(folder) }
+        let start = folder.isEmpty ? root.path : root.appendingPathComponent(folder).path
+        let files = try await runBlocking { LeftoverFiles.files(under: start, modifiedBefore: date) }
+        return files.compactMap { relative -> String? in
+            let key = folder.isEmpty ? relative : folder + "/" + relative
+            return key.hasPrefix(prefix) && (try? ObjectKeys.validate(key)) != nil ? key : nil
+        }.sorted()
+    }
+
+    /// Removes the hidden temporary files that writes interrupted by a crash left beside objects (no key has a
+    /// segment starting with `.`), if untouched since `date`: a write still under way keeps touching its file.
+    /// Answers how many were removed.
+    @discardableResult
+    public func removeTemporaryFiles(modifiedBefore date: Date) async -> Int {
+        let root = self.root.path
+        return (try? await runBlocking {
+            LeftoverFiles.remove(under: root, modifiedBefore: date) { name in name.hasPrefix(".") }
+        }) ?? 0
     }
 }

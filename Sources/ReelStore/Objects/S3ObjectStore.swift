@@ -99,10 +99,35 @@ public struct S3ObjectStore: ObjectStore {
         return presignedURL(method: "GET", key: key, headers: [], expires: expires)
     }
 
-    /// The client must send `Content-Type: contentType` exactly (it is signed).
-    public func presignedPut(_ key: String, contentType: String, expires: Duration) async throws -> URL? {
+    /// The client must send `Content-Type: contentType` and `Content-Length: contentLength` exactly (both are signed,
+    /// so S3 refuses a body of any other length: the URL cannot store more than was declared).
+    public func presignedPut(_ key: String, contentType: String, contentLength: Int64, expires: Duration) async throws -> URL? {
         try ObjectKeys.validate(key)
-        return presignedURL(method: "PUT", key: key, headers: [("content-type", contentType)], expires: expires)
+        guard contentLength >= 0 else { throw ReelError(.badInput, "a presigned upload needs a length of 0 bytes or more") }
+        return presignedURL(method: "PUT", key: key,
+                            headers: [("content-type", contentType), ("content-length", String(contentLength))], expires: expires)
+    }
+
+    /// ListObjectsV2 over `prefix`, page by page (1000 keys each).
+    public func keys(under prefix: String, writtenBefore date: Date) async throws -> [String] {
+        var found: [String] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try await send(.GET, key: nil, query: query, operation: "ListObjectsV2")
+            let body = await collectText(response, limit: 16 << 20)
+            guard (200..<300).contains(Int(response.status.code)) else {
+                throw failure(status: Int(response.status.code), body: body, operation: "ListObjectsV2", key: nil)
+            }
+            for entry in S3XML.values(of: "Contents", in: body) {
+                guard let key = S3XML.value(of: "Key", in: entry),
+                      let written = S3XML.value(of: "LastModified", in: entry).flatMap(S3XML.date) else { continue }
+                if written < date { found.append(key) }
+            }
+            token = S3XML.value(of: "IsTruncated", in: body) == "true" ? S3XML.value(of: "NextContinuationToken", in: body) : nil
+        } while token != nil
+        return found
     }
 
     /// Makes the bucket if it does not exist yet (first start, tests). An existing bucket of ours is left as it is.

@@ -26,6 +26,16 @@ enum S3XML {
         return (code, value(of: "Message", in: text))
     }
 
+    /// An S3 timestamp (`2026-12-07T17:50:00.000Z`, fractional seconds optional).
+    static func date(_ text: String) -> Date? {
+        // A formatter per call: ISO8601DateFormatter is not safe to share between threads on every platform.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
     static func escape(_ text: String) -> String {
         var out = ""
         for c in text {
