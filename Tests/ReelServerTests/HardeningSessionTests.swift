@@ -159,6 +159,11 @@ import Vapor
             #expect(try await Self.ends(stream))
             #expect(try await server.send(.DELETE, "/api/sessions/\(secondId)", headers: [("Cookie", first)]).isProblem(404))
             #expect(try await server.send(.GET, "/api/projects", headers: [("Cookie", first)]).status == 200)
+
+            // Signing out ends the session's streams too.
+            let own = try await Self.openEvents(server, project: project, headers: [("Cookie", first)])
+            #expect(try await server.send(.DELETE, "/api/session", headers: [("Cookie", first)]).status == 204)
+            #expect(try await Self.ends(own))
         }
     }
 
@@ -215,6 +220,15 @@ import Vapor
             // Another client address (the last X-Forwarded-For entry, written by the proxy) has its own budget.
             _ = try await Self.signIn(server, key: key, headers: [("X-Forwarded-For", "203.0.113.9, 203.0.113.10")])
         }
+    }
+
+    @Test func ipv6ClientsCountByTheirSlash64() {
+        #expect(Request.addressBucket("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64")
+        #expect(Request.addressBucket("2001:0db8:0001:0002:bbbb:cccc:dddd:eeee") == "2001:db8:1:2::/64")
+        #expect(Request.addressBucket("2001:db8:1:3::1") == "2001:db8:1:3::/64")
+        #expect(Request.addressBucket("::ffff:192.0.2.7") == "::ffff:192.0.2.7")
+        #expect(Request.addressBucket("192.0.2.7") == "192.0.2.7")
+        #expect(Request.addressBucket("not an address") == "not an address")
     }
 
     @Test func failedAuthenticationsAreLimitedPerAddress() async throws {

@@ -28,12 +28,25 @@ extension Request {
 
     /// The client's address, for the per-address limits: the peer's IP address, or with `trustForwardedFor` the last
     /// entry of `X-Forwarded-For` (the one the proxy in front of us wrote; earlier entries are the client's to forge).
+    /// IPv6 addresses count by their /64 network: one host usually holds a whole /64 and could rotate through it.
     func clientAddress(trustForwardedFor: Bool) -> String {
         if trustForwardedFor, let forwarded = headers[.xForwardedFor].last,
            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty, last.count <= 64 {
-            return last
+            return Self.addressBucket(last)
         }
-        return remoteAddress?.ipAddress ?? "unknown"
+        return Self.addressBucket(remoteAddress?.ipAddress ?? "unknown")
+    }
+
+    /// An IPv6 address's /64 network (`2001:db8:1:2::/64`); anything else as it is.
+    static func addressBucket(_ address: String) -> String {
+        guard address.contains(":") else { return address }
+        var bytes = in6_addr()
+        guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
+        let octets = withUnsafeBytes(of: &bytes) { Array($0) }
+        // An IPv4 address mapped into IPv6 (::ffff:a.b.c.d) is one host: keep it whole.
+        if octets[0..<10].allSatisfy({ $0 == 0 }) && octets[10] == 0xff && octets[11] == 0xff { return address }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(octets[$0]) << 8 | UInt16(octets[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
     }
 }
 
