@@ -82,10 +82,16 @@ public struct PromptParser: Sendable {
         return min(1, max(0, base + shift))
     }
 
-    /// Seconds asked for in the prompt ("30 seconds", "1 minute 30 seconds", "45s", "2 min"), if any.
+    /// Seconds of video the prompt asks for ("a 60 minutes video", "2 hours", "45s"), if it names a length: what a
+    /// service checks against its longest video before planning.
+    public static func requestedDuration(in prompt: String) -> Double? {
+        duration(in: prompt.lowercased())
+    }
+
+    /// Seconds asked for in the prompt ("30 seconds", "1 minute 30 seconds", "45s", "2 min", "1 hour"), if any.
     /// Decades ("80s", "90s style") are not durations.
     static func duration(in text: String) -> Double? {
-        let pattern = #"(\d+(?:\.\d+)?)\s*(seconds|second|secs|sec|s|minutes|minute|mins|min)\b"#
+        let pattern = #"(\d+(?:\.\d+)?)\s*(seconds|second|secs|sec|s|minutes|minute|mins|min|hours|hour|hrs|hr)\b"#
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
         var total = 0.0, found = false
         for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
@@ -95,7 +101,7 @@ public struct PromptParser: Sendable {
             // "80s", "90s", "1970s": a decade written without a space, not a length ("30s" stays 30 seconds).
             let decade = [50.0, 60, 70, 80, 90].contains(value) || (value >= 1900 && value <= 2090 && value.truncatingRemainder(dividingBy: 10) == 0)
             if unit == "s", decade, unitRange.lowerBound == numberRange.upperBound { continue }
-            total += unit.hasPrefix("m") ? value * 60 : value
+            total += unit.hasPrefix("h") ? value * 3600 : unit.hasPrefix("m") ? value * 60 : value
             found = true
         }
         return found ? total : nil
@@ -177,7 +183,8 @@ enum Lexicon {
                                            "featuring", "showing", "about", "like", "very", "lots", "lot"]
     static let categoryPhrases = ["music video", "clip", "visualizer", "visualiser"]
     static let adWords = ["ad", "advert", "advertisement", "commercial", "promo", "product launch", "campaign", "ad creative"]
-    static let durationUnits: Set<String> = ["seconds", "second", "secs", "sec", "s", "minutes", "minute", "mins", "min"]
+    static let durationUnits: Set<String> = ["seconds", "second", "secs", "sec", "s", "minutes", "minute", "mins", "min",
+                                             "hours", "hour", "hrs", "hr"]
 
     static let palettes: [([String], Palette)] = [
         (["neon", "cyberpunk", "synthwave"], Palette(name: "neon", colors: [RGB(0xff, 0x2e, 0x97), RGB(0x00, 0xe5, 0xff), RGB(0x7b, 0x2c, 0xff), RGB(0x0b, 0x0b, 0x2b)])),

@@ -85,6 +85,12 @@ public struct JobOutputs: Codable, Sendable, Equatable {
     public var manifest: String
     public var thumbnail: String
     public init(video: String, manifest: String, thumbnail: String) { self.video = video; self.manifest = manifest; self.thumbnail = thumbnail }
+
+    /// Where a job stores its outputs: `jobs/<job id>/video.mp4`, `manifest.json` and `thumbnail.jpg`.
+    public static func keys(forJob id: UUID) -> JobOutputs {
+        let prefix = "jobs/\(id.uuidString.lowercased())"
+        return JobOutputs(video: "\(prefix)/video.mp4", manifest: "\(prefix)/manifest.json", thumbnail: "\(prefix)/thumbnail.jpg")
+    }
 }
 
 /// The kinds of job event (CONTRACTS.md).

@@ -188,7 +188,8 @@ enum OpenAPIDocument {
                             responses: ["200": json(ref("Project"), "The changed project."), "404": notFound, "422": invalid]),
                 "delete": op("deleteProject", "projects", "Delete a project with its scenes, assets, jobs and stored files",
                              parameters: [project],
-                             responses: ["204": ["description": "Deleted."], "404": notFound]),
+                             responses: ["204": ["description": "Deleted."], "404": notFound,
+                                         "409": problem("A running job of the project is still stopping after being canceled.", retryAfter: true)]),
             ],
             "/api/projects/{projectId}/scenes": [
                 "get": op("listScenes", "scenes", "The scenes of the project's plan, in order", parameters: [project],

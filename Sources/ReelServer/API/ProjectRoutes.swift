@@ -52,8 +52,9 @@ struct ProjectInput: Decodable, Sendable {
         audioAssetId = try field(.audioAssetId, UUID.self)
     }
 
-    /// Checks every field and converts it to the store's patch; `creating` requires a prompt.
-    func validated(creating: Bool) throws -> ProjectFields {
+    /// Checks every field and converts it to the store's patch; `creating` requires a prompt. A video is at most
+    /// `maxVideoSeconds` long.
+    func validated(creating: Bool, maxVideoSeconds: Double = ServiceLimits().maxVideoSeconds) throws -> ProjectFields {
         func text(_ value: String?, _ key: String, max: Int, nonBlank: Bool = false) throws -> String? {
             guard let value else { return nil }
             guard !value.unicodeScalars.contains("\u{0}") else { throw Problem.invalid("'\(key)' may not contain NUL characters") }
@@ -79,7 +80,9 @@ struct ProjectInput: Decodable, Sendable {
         fields.preset = try choice(preset, "preset", Preset.self)
         fields.mode = try choice(mode, "mode", Mode.self)
         if let duration {
-            guard duration.isFinite, (1...600).contains(duration) else { throw Problem.invalid("'duration' must be from 1 to 600 seconds") }
+            guard duration.isFinite, duration >= 1, duration <= maxVideoSeconds else {
+                throw Problem.invalid(String(format: "'duration' must be from 1 to %g seconds", maxVideoSeconds))
+            }
             fields.duration = duration
         }
         if let seed {
@@ -143,9 +146,18 @@ extension APIRoutes {
         api.get("projects", ":projectId", "costs") { req in try await costs(req) }
     }
 
+    /// The length a project asks for by its prompt's words ("a 60 minutes video") is held to the same cap as its
+    /// `duration` field, unless the field (which wins over the words) is set.
+    func checkRequestedLength(prompt: String, duration: Double?) throws {
+        let cap = services.limits.maxVideoSeconds
+        guard duration == nil, let asked = PromptParser.requestedDuration(in: prompt), asked > cap else { return }
+        throw Problem.invalid(String(format: "the prompt asks for a %g-second video; videos are at most %g seconds: ask for less, or set 'duration'", asked, cap))
+    }
+
     func createProject(_ req: Request) async throws -> Response {
         let user = try req.user
-        var fields = try APIJSON.decode(ProjectInput.self, from: req).validated(creating: true)
+        var fields = try APIJSON.decode(ProjectInput.self, from: req).validated(creating: true, maxVideoSeconds: services.limits.maxVideoSeconds)
+        try checkRequestedLength(prompt: fields.prompt ?? "", duration: fields.duration)
         if let songId = fields.audioAssetId {
             // A new project has no assets yet, so no asset can be its song.
             _ = songId
@@ -170,7 +182,8 @@ extension APIRoutes {
     func updateProject(_ req: Request) async throws -> Response {
         let user = try req.user
         let project = try await ownedProject(req)
-        let fields = try APIJSON.decode(ProjectInput.self, from: req).validated(creating: false)
+        let fields = try APIJSON.decode(ProjectInput.self, from: req).validated(creating: false, maxVideoSeconds: services.limits.maxVideoSeconds)
+        try checkRequestedLength(prompt: fields.prompt ?? project.prompt, duration: fields.duration ?? project.duration)
         if let songId = fields.audioAssetId {
             guard let asset = try await store.asset(id: songId, owner: user.id), asset.projectId == project.id,
                   asset.kind == .audio, asset.status == "ready" else {
@@ -183,10 +196,28 @@ extension APIRoutes {
         return try APIJSON.response(ProjectJSON(updated))
     }
 
+    /// Deletes the project. A running job is canceled first and its worker given `projectDeleteWait` to stop it (and
+    /// record what it spent); the rows and then the stored files go once it has.
     func deleteProject(_ req: Request) async throws -> Response {
         let user = try req.user
         let id = try req.id("projectId", "the project")
-        guard let keys = try await store.deleteProject(id: id, owner: user.id) else { throw Problem.notFound("the project") }
+        let deadline = ContinuousClock.now + services.limits.projectDeleteWait
+        var deleted: [String]?
+        while deleted == nil {
+            do {
+                guard let keys = try await store.deleteProject(id: id, owner: user.id) else { throw Problem.notFound("the project") }
+                deleted = keys
+            } catch let running as ProjectJobsRunning {
+                // Its worker notices the cancel at its next lease renewal (a dead worker's lease runs out): ask again.
+                guard ContinuousClock.now < deadline else {
+                    throw Problem(.conflict, "jobs-running",
+                                  "\(running.count == 1 ? "a job of the project is" : "\(running.count) jobs of the project are") still stopping after being canceled; try again in a few seconds",
+                                  headers: ["Retry-After": "5"])
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let keys = deleted ?? []
         // The rows are gone; an object that fails to delete is logged and left for an operator, not an error to the user.
         for key in keys {
             do { try await services.objects.delete(key) } catch {
@@ -263,21 +294,28 @@ extension APIRoutes {
                               String(format: "the spending budget of %.2f USD is used up (%.2f USD spent)", budget, spent))
             }
         }
+        // A quick look first, so a refused request changes nothing (a regeneration's new variant); the enqueue counts
+        // again in its own transaction, which is what holds when requests come at once.
         let active = try await store.activeJobCount(userId: user.id)
-        if active >= user.maxConcurrentJobs {
-            let wait = services.limits.concurrentJobRetryAfter
-            throw Problem(.tooManyRequests, "too-many-jobs",
-                          "\(active) jobs are queued or running; at most \(user.maxConcurrentJobs) at once",
-                          headers: ["Retry-After": String(wait)])
-        }
+        if active >= user.maxConcurrentJobs { throw tooManyJobs(TooManyJobs(active: active, limit: user.maxConcurrentJobs)) }
         try await beforeEnqueue()
-        let (stored, created) = try await store.enqueue(job, idempotencyKey: idempotencyKey)
+        let stored: JobRecord, created: Bool
+        do {
+            (stored, created) = try await store.enqueue(job, idempotencyKey: idempotencyKey, maxActiveJobs: user.maxConcurrentJobs)
+        } catch let refused as TooManyJobs {
+            throw tooManyJobs(refused)
+        }
         if created {
             runtime.metrics.count("jobs_enqueued", help: "Jobs enqueued through the API, by kind", labels: [("kind", stored.kind.rawValue)])
         }
         var headers: HTTPHeaders = ["Location": "/api/jobs/\(stored.id.uuidString)"]
         if !created { headers.add(name: "Idempotent-Replayed", value: "true") }
         return try APIJSON.response(JobJSON(stored), status: .accepted, headers: headers)
+    }
+
+    func tooManyJobs(_ refused: TooManyJobs) -> Problem {
+        Problem(.tooManyRequests, "too-many-jobs", "\(refused.active) jobs are queued or running; at most \(refused.limit) at once",
+                headers: ["Retry-After": String(services.limits.concurrentJobRetryAfter)])
     }
 
     /// ETA of a new job from past timings (seconds of work per second of video, by stage).

@@ -84,6 +84,10 @@ public struct ServiceLimits: Sendable, Equatable {
     public var leftoverFileMaxAge: Duration = .seconds(3600)
     /// How often the server sweeps stale direct uploads and leftover files (also once at start).
     public var sweepInterval: Duration = .seconds(600)
+    /// The longest video a project may ask for, in seconds, by its `duration` or its prompt's words (422 beyond).
+    public var maxVideoSeconds: Double = 600
+    /// How long `DELETE /api/projects/{id}` waits for the project's running jobs to stop (409 with `Retry-After` after).
+    public var projectDeleteWait: Duration = .seconds(30)
 
     public init(maxAudioBytes: Int64 = 200 << 20, maxImageBytes: Int64 = 25 << 20, maxVideoBytes: Int64 = 1 << 30,
                 maxMediaSeconds: Double = 900, maxDimension: Int = 8192, requestsPerMinuteOverride: Int? = nil,

@@ -12,12 +12,15 @@ struct Prepared: Sendable {
     var song: AssetRecord?
     /// The expected length of the video (for the ETA).
     var videoSeconds: Double
+    /// The project's images and clips as downloaded for this run: asset id by file path.
+    var mediaAssets: [String: UUID]
     var outcome: GenerateOutcome?
 }
 
 extension JobWorker {
     /// Loads the project, downloads its song and media into `scratch`, picks the seed (kept for later attempts), and
-    /// builds the run's pipeline with the user's remaining budget as its spending limit.
+    /// builds the run's pipeline with the user's remaining budget as its spending limit. The video is at most
+    /// `settings.maxVideoSeconds` long, whatever asks for more (the project's duration, its prompt, its song, its plan).
     func prepare(_ job: JobRecord, scratch: String, progress: any ProgressSink, checkpoints: StoreCheckpoints) async throws -> Prepared {
         guard let project = try await store.project(id: job.projectId, owner: job.userId) else {
             throw ReelError(.badInput, "the project \(job.projectId) no longer exists")
@@ -38,22 +41,26 @@ extension JobWorker {
             songPath = path
         }
         let media = try await store.projectMedia(projectId: project.id)
+        var mediaAssets: [String: UUID] = [:]
         for (i, asset) in media.enumerated() {
             let name = String(format: "%03d-", i) + asset.id.uuidString.lowercased() + Self.fileExtension(asset.storageKey)
-            try await objects.get(asset.storageKey, toFile: (mediaDirectory as NSString).appendingPathComponent(name))
+            let path = (mediaDirectory as NSString).appendingPathComponent(name)
+            try await objects.get(asset.storageKey, toFile: path)
+            mediaAssets[path] = asset.id
         }
 
         let seed: UInt64
         if let projectSeed = project.seed { seed = projectSeed } else {
             seed = try await checkpoints.seed { UInt64.random(in: 0...UInt64(Int64.max)) }
         }
+        let duration = cappedDuration(project, song: song, progress: progress)
         let overrides = PromptParser.Overrides(category: project.category, aspect: project.aspectRatio, preset: project.preset,
-                                               mode: project.mode, style: project.style, mood: project.mood, duration: project.duration)
+                                               mode: project.mode, style: project.style, mood: project.mood, duration: duration)
         var request = GenerateRequest(prompt: project.prompt, overrides: overrides, audioPath: songPath,
                                       mediaDirectory: media.isEmpty ? nil : mediaDirectory, start: 0, seed: seed,
                                       output: (scratch as NSString).appendingPathComponent("out/video.mp4"),
                                       workDirectory: (scratch as NSString).appendingPathComponent("clips"))
-        var videoSeconds = project.duration ?? song?.duration ?? RulePlanner.defaultDurationWithoutSong
+        var videoSeconds = duration ?? song?.duration ?? RulePlanner.defaultDurationWithoutSong
         let scenes = try await store.scenes(projectId: project.id)
         // A scene made again keeps its variant (its seed) in later runs of the same plan.
         request.sceneVariants = Dictionary(scenes.filter { $0.variant != 0 }.map { ($0.index, $0.variant) }, uniquingKeysWith: max)
@@ -68,7 +75,10 @@ extension JobWorker {
             if let index = job.parameters.sceneIndex, !plan.scenes.indices.contains(index) {
                 throw ReelError(.badInput, "the project's plan has no scene \(index)")
             }
-            request.plan = plan
+            guard plan.duration <= settings.maxVideoSeconds + 0.05 else {
+                throw ReelError(.badPlan, String(format: "the project's plan lasts %.0f s; this service makes videos of at most %.0f s: generate the video again", plan.duration, settings.maxVideoSeconds))
+            }
+            request.plan = try Self.resolvingMedia(plan, files: Dictionary(mediaAssets.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a }))
             request.seed = plan.seed
             // Locked scenes show the clip they showed last, whatever their checkpoint key.
             let locked = scenes.filter { $0.locked && $0.index != job.parameters.sceneIndex }
@@ -83,7 +93,63 @@ extension JobWorker {
             budget = min(budget ?? remaining, remaining)
         }
         let pipeline = try makePipeline(progress, budget, providerScratch)
-        return Prepared(pipeline: pipeline, request: request, project: project, song: song, videoSeconds: videoSeconds)
+        return Prepared(pipeline: pipeline, request: request, project: project, song: song, videoSeconds: videoSeconds,
+                        mediaAssets: mediaAssets)
+    }
+
+    /// The length this run asks the planner for: the project's duration, else the length its prompt asks for ("a 60
+    /// minutes video"), else (nil) the song's; cut to `settings.maxVideoSeconds`, with a warning, when that is more.
+    func cappedDuration(_ project: Project, song: AssetRecord?, progress: any ProgressSink) -> Double? {
+        let cap = settings.maxVideoSeconds
+        let asked = project.duration ?? PromptParser.requestedDuration(in: project.prompt)
+        if let asked {
+            guard asked > cap else { return asked }
+            progress.report(.warning(String(format: "the project asks for a %.0f s video; this service makes videos of at most %.0f s, so it is %.0f s long", asked, cap, cap)))
+            return cap
+        }
+        if let songSeconds = song?.duration, songSeconds > cap {
+            progress.report(.warning(String(format: "the song lasts %.0f s; this service makes videos of at most %.0f s, so the video is its first %.0f s", songSeconds, cap, cap)))
+            return cap
+        }
+        return nil
+    }
+
+    /// Stored plans name a user's image or clip `asset:<id>`: a run's scratch paths do not outlive it.
+    static let assetScheme = "asset:"
+
+    /// `plan` with each user media path of this run (`mediaAssets`) replaced by its asset reference.
+    static func referencingAssets(_ plan: Plan, mediaAssets: [String: UUID]) -> Plan {
+        var plan = plan
+        for i in plan.scenes.indices {
+            guard let media = plan.scenes[i].source.media, !media.hasPrefix(assetScheme) else { continue }
+            let id = mediaAssets[media] ?? mediaAssets[(media as NSString).standardizingPath] ?? assetId(inFileName: media)
+            // A file of no asset (it cannot happen: the worker downloaded every one) keeps its name only, never its path.
+            plan.scenes[i].source.media = id.map { assetScheme + $0.uuidString.lowercased() } ?? (media as NSString).lastPathComponent
+        }
+        return plan
+    }
+
+    /// `plan` with each asset reference replaced by the file this run downloaded for it. Plans stored before references
+    /// named the file by a scratch path whose name holds the asset's id: those are found the same way. Throws
+    /// `.badPlan` for an asset that no longer exists.
+    static func resolvingMedia(_ plan: Plan, files: [UUID: String]) throws -> Plan {
+        var plan = plan
+        for i in plan.scenes.indices {
+            guard let media = plan.scenes[i].source.media else { continue }
+            let id = media.hasPrefix(assetScheme) ? UUID(uuidString: String(media.dropFirst(assetScheme.count))) : assetId(inFileName: media)
+            guard let id, let path = files[id] else {
+                throw ReelError(.badPlan, "scene \(i + 1) shows an image or clip that was deleted from the project: generate the video again")
+            }
+            plan.scenes[i].source.media = path
+        }
+        return plan
+    }
+
+    /// The asset id in a downloaded file's name (`003-<uuid>.jpg`).
+    static func assetId(inFileName path: String) -> UUID? {
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        guard name.count >= 36 else { return nil }
+        return UUID(uuidString: String(name.suffix(36)))
     }
 
     /// Uploads the video, its manifest (paths made storage keys) and a thumbnail under `jobs/<jobId>/`, then stores the

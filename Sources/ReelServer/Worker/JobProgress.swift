@@ -30,12 +30,18 @@ final class JobProgress: ProgressSink {
     private let startedAt = ContinuousClock.now
     /// Called after a stage completed (a draining worker stops there).
     private let onStageCompleted: @Sendable (Stage) -> Void
+    /// Cleans warnings for the user; the log gets them whole.
+    private let messages: UserFacingMessages
+    private let log: @Sendable (String) -> Void
     static let minimumProgressInterval = Duration.milliseconds(500)
 
     init(writes: AsyncStream<JobWrite>.Continuation, averages: [Stage: Double], videoSeconds: Double,
+         messages: UserFacingMessages = UserFacingMessages(), log: @escaping @Sendable (String) -> Void = { _ in },
          onStageCompleted: @escaping @Sendable (Stage) -> Void) {
         self.writes = writes
         self.averages = averages
+        self.messages = messages
+        self.log = log
         self.onStageCompleted = onStageCompleted
         self.state = Mutex(State(videoSeconds: videoSeconds))
     }
@@ -79,8 +85,9 @@ final class JobProgress: ProgressSink {
                 if s.stage == stage { s.fraction = 1 }
                 boundary = stage
             case .warning(let text):
+                log("warning: \(text)")
                 writes.yield(.event(.progress, ["stage": s.stage.map { .string($0.rawValue) } ?? .null,
-                                                "progress": .number(Self.round(s.lastPercent)), "warning": .string(text)]))
+                                                "progress": .number(Self.round(s.lastPercent)), "warning": .string(messages.message(text))]))
             case .sceneReused:
                 reportNewer(event, &s)
             }

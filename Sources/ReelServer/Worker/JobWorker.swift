@@ -40,6 +40,9 @@ public final class JobWorker: Sendable {
         FileHandle.standardError.write(Data("reelsmith: worker: \(line)\n".utf8))
     }
 
+    /// Turns errors and warnings into what users are shown: no scratch paths or other private names.
+    var userFacing: UserFacingMessages { UserFacingMessages(privateTexts: [settings.scratchRoot] + settings.privateTexts) }
+
     /// True once `drain()` was called: no job is claimed any more.
     public var isDraining: Bool { state.withLock { $0.draining } }
     /// Jobs this worker claimed so far.
@@ -142,17 +145,21 @@ public final class JobWorker: Sendable {
                  costs: CostRecorder) async -> RunEnd {
         let checkpoints = StoreCheckpoints(store: store, objects: objects, run: Self.runKey(job), projectId: job.projectId)
         let resumed = (try? await checkpoints.savedPlan()) != nil
-        writes.yield(.event(.jobStarted, ["attempt": .number(Double(job.attempts)), "worker": .string(settings.name),
-                                          "kind": .string(job.kind.rawValue), "resumed": .bool(resumed)]))
+        // No worker name: which machine runs a job is the operator's business (it is in the log).
+        writes.yield(.event(.jobStarted, ["attempt": .number(Double(job.attempts)), "kind": .string(job.kind.rawValue),
+                                          "resumed": .bool(resumed)]))
         writes.yield(.progress(stage: nil, percent: 0, eta: nil))
         let averages = (try? await store.averageStageSeconds()) ?? [:]
         let (boundaries, boundaryIn) = AsyncStream<Void>.makeStream()
-        let progress = JobProgress(writes: writes, averages: averages, videoSeconds: 0) { [weak self] stage in
+        let progress = JobProgress(writes: writes, averages: averages, videoSeconds: 0, messages: userFacing,
+                                   log: { [log] in log("job \(job.id): \($0)") }) { [weak self] stage in
             // A draining worker stops once a stage is finished, but lets the last one (compose) complete the job.
             if stage != .compose, self?.isDraining == true { boundaryIn.yield() }
         }
         let run: Leased<Prepared> = await leased(job, boundaries: boundaries, drainSignals: drainSignals) {
             let prepared = try await self.prepare(job, scratch: scratch, progress: progress, checkpoints: checkpoints)
+            // Every paid call also holds its price in the user's budget, which their other running jobs share.
+            await prepared.pipeline.meter.holdSpending(in: self.store.spendLedger(userId: job.userId, jobId: job.id))
             await costs.attach(prepared.pipeline.meter)
             progress.setVideoSeconds(prepared.videoSeconds)
             var done = prepared
@@ -176,20 +183,17 @@ public final class JobWorker: Sendable {
         }
     }
 
-    /// Writes the end of an attempt: done, failed (retried with backoff or not), canceled, or back in the queue.
+    /// Writes the end of an attempt: done, failed (retried with backoff or not), canceled, or back in the queue. The
+    /// store writes each end with its event in one transaction.
     func conclude(_ job: JobRecord, _ end: RunEnd, costs: CostRecorder) async {
         let worker = settings.name
         do {
             // Money spent is counted however the attempt ended (not when another worker owns the job now: it was flushed
-            // at each finished scene, and the rest belongs to a run whose results are lost anyway).
+            // at each finished scene, and what the rest cost stays held in the user's budget as settled holds).
             if case .stopped(.lost) = end {} else { try? await costs.flush() }
             switch end {
             case .succeeded(let outputs, let stageSeconds):
                 try await store.completeJob(jobId: job.id, worker: worker, outputs: outputs, stageSeconds: stageSeconds)
-                _ = try await store.appendEvent(jobId: job.id, projectId: job.projectId, type: .jobCompleted,
-                                                data: ["video": .string(outputs.video), "manifest": .string(outputs.manifest),
-                                                       "thumbnail": .string(outputs.thumbnail), "attempt": .number(Double(job.attempts)),
-                                                       "progress": 100])
                 log("job \(job.id) succeeded")
             case .failed(let error):
                 if error is CancellationError || (error as? ReelError)?.code == .cancelled, Task.isCancelled || isDraining {
@@ -199,27 +203,18 @@ public final class JobWorker: Sendable {
                     try await release(job)
                     return
                 }
-                let failure = Self.failure(error)
+                let failure = userFacing.failure(error)
                 let retryable = Self.isRetryable(error)
                 let updated = try await store.failJob(jobId: job.id, worker: worker, failure: failure, retryable: retryable)
-                let errorValue: JSONValue = ["code": .string(failure.code), "message": .string(failure.message)]
+                // The log has everything: the message as thrown and its cause (paths, hosts, ffmpeg's output).
+                let detail = Self.logDetail(error)
                 if updated.status == .queued {
-                    _ = try await store.appendEvent(jobId: job.id, projectId: job.projectId, type: .progress,
-                                                    data: ["message": .string("attempt \(job.attempts) failed; retrying"), "error": errorValue,
-                                                           "attempt": .number(Double(job.attempts)),
-                                                           "retryAt": .string(ISO8601DateFormatter().string(from: updated.runAfter))])
-                    log("job \(job.id) attempt \(job.attempts) failed (\(failure.code): \(failure.message)); retrying")
+                    log("job \(job.id) attempt \(job.attempts) failed (\(detail)); retrying")
                 } else {
-                    _ = try await store.appendEvent(jobId: job.id, projectId: job.projectId, type: .jobFailed,
-                                                    data: ["error": errorValue, "attempt": .number(Double(job.attempts)),
-                                                           "status": .string(updated.status.rawValue)])
-                    log("job \(job.id) failed: \(failure.code): \(failure.message)")
+                    log("job \(job.id) failed: \(detail)")
                 }
             case .stopped(.canceled):
                 try await store.markCanceled(jobId: job.id, worker: worker)
-                _ = try await store.appendEvent(jobId: job.id, projectId: job.projectId, type: .jobFailed,
-                                                data: ["error": ["code": "cancelled", "message": "the job was canceled"], "status": "canceled",
-                                                       "attempt": .number(Double(job.attempts))])
                 log("job \(job.id) canceled")
             case .stopped(.drained):
                 try await release(job)
@@ -233,10 +228,13 @@ public final class JobWorker: Sendable {
 
     func release(_ job: JobRecord) async throws {
         try await store.releaseJob(jobId: job.id, worker: settings.name)
-        _ = try await store.appendEvent(jobId: job.id, projectId: job.projectId, type: .progress,
-                                        data: ["message": "the worker stopped; the job goes back to the queue and resumes from its checkpoint",
-                                               "attempt": .number(Double(job.attempts))])
         log("job \(job.id) released")
+    }
+
+    /// An error as the log shows it: code, message and underlying cause.
+    static func logDetail(_ error: any Error) -> String {
+        guard let e = error as? ReelError else { return String(reflecting: error) }
+        return "\(e.code.rawValue): \(e.message)" + (e.cause.map { " (cause: \(String(reflecting: $0)))" } ?? "")
     }
 
     /// Budget refusals and faults in what the user gave are final; anything else (providers, network, ffmpeg) is retried.
@@ -245,10 +243,6 @@ public final class JobWorker: Sendable {
         return !e.isUserInput && e.code != .budgetExceeded
     }
 
-    static func failure(_ error: any Error) -> JobFailure {
-        if let e = error as? ReelError { return JobFailure(code: e.code.rawValue, message: e.message) }
-        return JobFailure(code: ReelError.Code.internalError.rawValue, message: "\(error)")
-    }
 
     /// Checkpoints belong to a run: the job, or the job it retries (a retry resumes what the failed job finished).
     /// Checkpoints of a job and its retries; it starts with the project's id, so deleting the project deletes them.
@@ -353,15 +347,15 @@ actor CostRecorder {
 
     func attach(_ meter: CostMeter) { self.meter = meter }
 
+    /// Stores the calls recorded since the last flush, closing the budget holds they settle in the same transaction.
     func flush() async throws {
         guard let meter else { return }
-        let entries = await meter.ledger.entries
-        guard entries.count > recorded else { return }
-        let new = Array(entries[recorded...])
+        let (new, holds) = await meter.recorded(after: recorded)
+        guard !new.isEmpty else { return }
         let before = recorded
-        recorded = entries.count
+        recorded += new.count
         do {
-            try await store.recordCosts(projectId: job.projectId, jobId: job.id, userId: job.userId, entries: new)
+            try await store.recordCosts(projectId: job.projectId, jobId: job.id, userId: job.userId, entries: new, closingHolds: holds)
         } catch {
             recorded = before
             throw error

@@ -60,6 +60,8 @@ public final class StoreCheckpoints: PipelineCheckpoints {
 
     public func saveScene(key: String, index: Int, clipAt path: String) async throws {
         let objectKey = Self.sceneObjectKey(projectId: projectId, sceneKey: key)
+        // Noted first: deleting the project then finds the object even if this run never records the scene's clip.
+        try await store.noteCheckpointObject(run: run, key: objectKey)
         try await objects.put(objectKey, fromFile: path, contentType: "video/mp4")
         clips.withLock { $0[index] = objectKey }
     }

@@ -14,11 +14,19 @@ public struct WorkerSettings: Sendable {
     public var drainGrace: Duration
     /// Where each job's inputs and outputs are made (one folder per job, removed afterwards).
     public var scratchRoot: String
+    /// The longest video a job makes, in seconds, whatever asks for the length (the project's duration, its prompt,
+    /// its song, a stored plan): longer asks are cut to it, with a warning.
+    public var maxVideoSeconds: Double
+    /// Texts that job errors and events must never show users (the data directory, bucket and host names); the
+    /// scratch folder is always hidden.
+    public var privateTexts: [String]
 
     public init(name: String = WorkerSettings.defaultName(), lease: Duration = .seconds(30), pollInterval: Duration = .milliseconds(500),
                 drainGrace: Duration = .seconds(20),
-                scratchRoot: String = (NSTemporaryDirectory() as NSString).appendingPathComponent("reelsmith-work")) {
+                scratchRoot: String = (NSTemporaryDirectory() as NSString).appendingPathComponent("reelsmith-work"),
+                maxVideoSeconds: Double = 600, privateTexts: [String] = []) {
         self.name = name; self.lease = lease; self.pollInterval = pollInterval; self.drainGrace = drainGrace; self.scratchRoot = scratchRoot
+        self.maxVideoSeconds = maxVideoSeconds; self.privateTexts = privateTexts
     }
 
     /// `host-pid-xxxxxx`.

@@ -141,6 +141,7 @@ public final class ServiceDatabase: Sendable {
         CreateJobEvents(), CreateCostEntries(), CreateIdempotencyKeys(), CreateCheckpoints(), CreateCacheIndex(),
         AddQueryIndexes(),
         AddSessionKeys(),
+        CreateSpendHolds(),
     ]
 
     private func migrate() async throws {

@@ -65,10 +65,11 @@ extension ServiceStore {
 
     // MARK: Costs
 
-    /// Stores the metered calls of a job, in order.
-    public func recordCosts(projectId: UUID, jobId: UUID, userId: UUID, entries: [CostEntry]) async throws {
+    /// Stores the metered calls of a job, in order, closing the budget holds they settle (in the same transaction).
+    public func recordCosts(projectId: UUID, jobId: UUID, userId: UUID, entries: [CostEntry], closingHolds holds: [SpendHold] = []) async throws {
         guard !entries.isEmpty else { return }
         try await write { db in
+            try await closeHolds(holds.map(\.id), on: db)
             let base = try await CostEntryModel.query(on: db).filter(\.$jobId == jobId).count()
             for (i, e) in entries.enumerated() {
                 let m = CostEntryModel()

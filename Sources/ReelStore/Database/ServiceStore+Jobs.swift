@@ -37,6 +37,13 @@ extension JobModel {
     }
 }
 
+/// A user already has as many queued and running jobs as they may (`ServiceStore.enqueue`'s `maxActiveJobs`).
+public struct TooManyJobs: Error, Sendable, Equatable {
+    public var active: Int
+    public var limit: Int
+    public init(active: Int, limit: Int) { self.active = active; self.limit = limit }
+}
+
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
@@ -53,8 +60,11 @@ extension ServiceStore {
     // MARK: Enqueue and read
 
     /// Queues the job. With an idempotency key, the same user's same key within 24 hours returns the job made the
-    /// first time (`created` false) instead of queueing another.
-    public func enqueue(_ job: JobRecord, idempotencyKey: String?) async throws -> (job: JobRecord, created: Bool) {
+    /// first time (`created` false) instead of queueing another. With `maxActiveJobs`, the user's queued and running
+    /// jobs are counted in the same transaction as the insert (after locking the user's row on PostgreSQL; SQLite's
+    /// write lock serialises the rest) and `TooManyJobs` is thrown when they are that many already, so requests made
+    /// at once cannot together pass the limit. The job is due from now by the database's clock.
+    public func enqueue(_ job: JobRecord, idempotencyKey: String?, maxActiveJobs: Int? = nil) async throws -> (job: JobRecord, created: Bool) {
         if let key = idempotencyKey, key.isEmpty || key.count > 255 {
             throw ReelError(.badInput, "an Idempotency-Key must be 1 to 255 characters")
         }
@@ -62,7 +72,9 @@ extension ServiceStore {
         for attempt in 0..<3 {
             do {
                 return try await write { db -> (JobRecord, Bool) in
+                    let sql = db as! any SQLDatabase
                     let now = Self.now
+                    if maxActiveJobs != nil { try await lockRow(of: UserModel.schema, id: job.userId, on: db) }
                     if let key = idempotencyKey {
                         if let seen = try await IdempotencyKeyModel.query(on: db).filter(\.$userId == job.userId)
                             .filter(\.$key == key).first() {
@@ -72,6 +84,13 @@ extension ServiceStore {
                             try await seen.delete(on: db)
                         }
                     }
+                    if let limit = maxActiveJobs {
+                        let active = try await JobModel.query(on: db).filter(\.$userId == job.userId)
+                            .filter(\.$status ~~ [JobStatus.queued.rawValue, JobStatus.running.rawValue]).count()
+                        if active >= limit { throw TooManyJobs(active: active, limit: limit) }
+                    }
+                    // Due after the same delay as asked, but by the database's clock, which claims compare with.
+                    model.runAfter = try await databaseNow(on: sql) + max(0, job.runAfter.seconds - now)
                     try await model.create(on: db)
                     if let key = idempotencyKey {
                         let k = IdempotencyKeyModel()
@@ -160,25 +179,27 @@ extension ServiceStore {
 
     /// Claims the oldest job that is queued and due, or running under an expired lease (its worker died): the job
     /// becomes `running`, held by `worker` until now + `lease`, with one more attempt counted. Nil when there is none.
-    /// Jobs whose lease expired after their last attempt fail ("worker lost") instead of running again.
+    /// Jobs whose lease expired after their last attempt fail ("worker lost") instead of running again. Lease times
+    /// are the database's clock (`clockSQL`). Budget holds an earlier attempt left open are given back.
     public func claimJob(worker: String, lease: Duration) async throws -> JobRecord? {
         try await sweepExpired()
         let id: UUID? = database.isPostgres
             ? try await claimPostgres(worker: worker, lease: lease)
             : try await claimSQLite(worker: worker, lease: lease)
         guard let id else { return nil }
+        try await SpendHoldModel.query(on: db).filter(\.$jobId == id).filter(\.$settled == false).delete()
         return try await JobModel.find(id, on: db)?.value()
     }
 
     private func claimPostgres(worker: String, lease: Duration) async throws -> UUID? {
-        let now = Self.now
+        let now = clockSQL
         let rows = try await sql.raw("""
-            UPDATE jobs SET status = 'running', lease_owner = \(bind: worker), lease_expires_at = \(bind: now + lease.seconds),
-                attempts = attempts + 1, started_at = COALESCE(started_at, \(bind: now))
+            UPDATE jobs SET status = 'running', lease_owner = \(bind: worker), lease_expires_at = \(unsafeRaw: now) + \(bind: lease.seconds),
+                attempts = attempts + 1, started_at = COALESCE(started_at, \(unsafeRaw: now))
             WHERE id = (
                 SELECT id FROM jobs
-                WHERE (status = 'queued' AND run_after <= \(bind: now))
-                   OR (status = 'running' AND lease_expires_at < \(bind: now) AND attempts < max_attempts AND NOT cancel_requested)
+                WHERE (status = 'queued' AND run_after <= \(unsafeRaw: now))
+                   OR (status = 'running' AND lease_expires_at < \(unsafeRaw: now) AND attempts < max_attempts AND NOT cancel_requested)
                 ORDER BY created_at, id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED)
@@ -191,7 +212,8 @@ extension ServiceStore {
         for _ in 0..<8 {
             let outcome: UUID?? = try await write { db in
                 let sql = db as! any SQLDatabase
-                let now = Self.now
+                // One reading of the database's clock for both statements, so the compare-and-set sees what the read saw.
+                let now = try await databaseNow(on: sql)
                 guard let row = try await sql.raw("""
                     SELECT id, status, attempts FROM jobs
                     WHERE (status = 'queued' AND run_after <= \(bind: now))
@@ -223,10 +245,9 @@ extension ServiceStore {
     /// leave a failed job without its `job_failed`, which live clients wait for). A cheap read first: workers poll
     /// this on every claim, and on SQLite a write transaction takes the database-wide write lock.
     func sweepExpired() async throws {
-        let now = Self.now
         let due = try await sql.raw("""
             SELECT id FROM jobs
-            WHERE status = 'running' AND lease_expires_at < \(bind: now) AND (attempts >= max_attempts OR cancel_requested = \(bind: true))
+            WHERE status = 'running' AND lease_expires_at < \(unsafeRaw: clockSQL) AND (attempts >= max_attempts OR cancel_requested = \(bind: true))
             LIMIT 1
             """).first()
         guard due != nil else { return }
@@ -238,6 +259,7 @@ extension ServiceStore {
         let skipLocked = database.isPostgres ? "FOR UPDATE SKIP LOCKED" : ""
         let ended = try await write { db -> Int in
             let sql = db as! any SQLDatabase
+            let now = try await databaseNow(on: sql)
             let failedRows = try await sql.raw("""
                 UPDATE jobs SET status = 'failed', finished_at = \(bind: now), error = \(bind: lostText),
                     lease_owner = NULL, lease_expires_at = NULL, eta_seconds = NULL
@@ -255,6 +277,8 @@ extension ServiceStore {
                              \(unsafeRaw: skipLocked))
                 RETURNING id, project_id
                 """).all()
+            let ended = try (failedRows + canceledRows).map { try $0.decode(column: "id", as: UUID.self) }
+            try await releaseOpenHolds(jobIds: ended, on: db)
             for row in failedRows {
                 _ = try await insertEvent(jobId: row.decode(column: "id", as: UUID.self), projectId: row.decode(column: "project_id", as: UUID.self),
                                           type: .jobFailed, data: ["error": .object(["code": .string(lost.code), "message": .string(lost.message)])],
@@ -276,9 +300,8 @@ extension ServiceStore {
     /// Extends the worker's lease to now + `lease`. `.lost` when the worker no longer holds the job (stop, write
     /// nothing); `.cancelRequested` when the user asked to cancel (stop, then `markCanceled`).
     public func renewLease(jobId: UUID, worker: String, lease: Duration) async throws -> LeaseState {
-        let now = Self.now
         let row = try await sql.raw("""
-            UPDATE jobs SET lease_expires_at = \(bind: now + lease.seconds)
+            UPDATE jobs SET lease_expires_at = \(unsafeRaw: clockSQL) + \(bind: lease.seconds)
             WHERE id = \(bind: jobId) AND status = 'running' AND lease_owner = \(bind: worker)
             RETURNING cancel_requested
             """).first()
@@ -332,32 +355,52 @@ extension ServiceStore {
     }
 
     // MARK: End of a run
+    //
+    // Each end writes the job's row and the event that tells clients about it in one transaction: a crash between two
+    // separate writes would leave, say, a succeeded job without the `job_completed` its live clients wait for. The
+    // local wakeups fire after the commit (PostgreSQL's NOTIFY is delivered at commit by itself).
 
-    /// Marks the job succeeded with its outputs and per-stage seconds (kept for ETAs). Throws
-    /// `ReelError(.cancelled)` when the worker no longer holds the job.
+    /// The `data` of the `job_failed` event of a canceled job.
+    static func canceledEventData(attempt: Int?) -> [String: JSONValue] {
+        var data: [String: JSONValue] = ["error": ["code": .string(ReelError.Code.cancelled.rawValue), "message": "the job was canceled"],
+                                         "status": .string(JobStatus.canceled.rawValue)]
+        if let attempt { data["attempt"] = .number(Double(attempt)) }
+        return data
+    }
+
+    /// Marks the job succeeded with its outputs and per-stage seconds (kept for ETAs), with its `job_completed` event.
+    /// Throws `ReelError(.cancelled)` when the worker no longer holds the job.
     public func completeJob(jobId: UUID, worker: String, outputs: JobOutputs, stageSeconds: [Stage: Double]) async throws {
         let result = try Self.encode(outputs)
         let stages = try Self.encode(Dictionary(uniqueKeysWithValues: stageSeconds.map { ($0.key.rawValue, $0.value) }))
         try await write { db in
             let job = try await heldJob(jobId, worker: worker, on: db)
             let plan = try await ProjectModel.find(job.projectId, on: db)?.plan.flatMap { try? Self.decode(Plan.self, $0) }
-            endRun(job, status: .succeeded, now: Self.now)
+            endRun(job, status: .succeeded, now: try await databaseNow(on: db as! any SQLDatabase))
             job.progress = 100
             job.error = nil
             job.result = result
             job.stageSeconds = stages
             job.videoSeconds = plan?.duration
             try await job.update(on: db)
+            try await releaseOpenHolds(jobIds: [jobId], on: db)
+            _ = try await insertEvent(jobId: jobId, projectId: job.projectId, type: .jobCompleted,
+                                      data: ["video": .string(outputs.video), "manifest": .string(outputs.manifest),
+                                             "thumbnail": .string(outputs.thumbnail), "attempt": .number(Double(job.attempts)),
+                                             "progress": 100], on: db)
         }
+        database.wakeups.fire()
     }
 
     /// Ends an attempt that failed. Retryable with attempts left → queued again after a backoff (2^attempts s,
-    /// at most 60 s, ±20 % jitter) keeping the error for display; otherwise failed. Returns the job as it is now.
+    /// at most 60 s, ±20 % jitter) keeping the error for display, with a `progress` event saying so; otherwise failed
+    /// (or canceled, when a cancel was asked), with its `job_failed`. Returns the job as it is now.
     public func failJob(jobId: UUID, worker: String, failure: JobFailure, retryable: Bool) async throws -> JobRecord {
         let error = try Self.encode(failure)
-        return try await write { db in
+        let errorValue: JSONValue = ["code": .string(failure.code), "message": .string(failure.message)]
+        let record = try await write { db in
             let job = try await heldJob(jobId, worker: worker, on: db)
-            let now = Self.now
+            let now = try await databaseNow(on: db as! any SQLDatabase)
             job.error = error
             if job.cancelRequested {
                 endRun(job, status: .canceled, now: now)
@@ -369,19 +412,33 @@ extension ServiceStore {
                 endRun(job, status: .failed, now: now)
             }
             try await job.update(on: db)
+            try await releaseOpenHolds(jobIds: [jobId], on: db)
+            let attempt = JSONValue.number(Double(job.attempts))
+            if job.status == JobStatus.queued.rawValue {
+                _ = try await insertEvent(jobId: jobId, projectId: job.projectId, type: .progress,
+                                          data: ["message": .string("attempt \(job.attempts) failed; retrying"), "error": errorValue,
+                                                 "attempt": attempt,
+                                                 "retryAt": .string(ISO8601DateFormatter().string(from: Date(seconds: job.runAfter)))], on: db)
+            } else {
+                _ = try await insertEvent(jobId: jobId, projectId: job.projectId, type: .jobFailed,
+                                          data: ["error": errorValue, "attempt": attempt, "status": .string(job.status)], on: db)
+            }
             return try job.value()
         }
+        database.wakeups.fire()
+        return record
     }
 
     /// Gives the job back without counting the attempt (the worker is shutting down): queued again now, or canceled
-    /// if a cancel was asked meanwhile. Does nothing when the worker no longer holds it.
+    /// if a cancel was asked meanwhile, with the event that says which. Does nothing when the worker no longer holds it.
     public func releaseJob(jobId: UUID, worker: String) async throws {
-        try await write { db in
+        let wrote = try await write { db -> Bool in
             try await lockJobRow(jobId, on: db)
             guard let job = try await JobModel.find(jobId, on: db), job.status == JobStatus.running.rawValue, job.leaseOwner == worker else {
-                return
+                return false
             }
-            let now = Self.now
+            let now = try await databaseNow(on: db as! any SQLDatabase)
+            let attempt = job.attempts
             if job.cancelRequested {
                 endRun(job, status: .canceled, now: now)
             } else {
@@ -390,19 +447,36 @@ extension ServiceStore {
                 job.runAfter = now
             }
             try await job.update(on: db)
+            try await releaseOpenHolds(jobIds: [jobId], on: db)
+            if job.status == JobStatus.canceled.rawValue {
+                _ = try await insertEvent(jobId: jobId, projectId: job.projectId, type: .jobFailed,
+                                          data: Self.canceledEventData(attempt: attempt), on: db)
+            } else {
+                _ = try await insertEvent(jobId: jobId, projectId: job.projectId, type: .progress,
+                                          data: ["message": "the worker stopped; the job goes back to the queue and resumes from its checkpoint",
+                                                 "attempt": .number(Double(attempt))], on: db)
+            }
+            return true
         }
+        if wrote { database.wakeups.fire() }
     }
 
-    /// The user's cancel: a queued job is canceled at once; a running one gets `cancelRequested` (its worker stops at
-    /// its next lease renewal and calls `markCanceled`); a finished one stays as it is. Nil for another user's job.
+    /// The user's cancel: a queued job is canceled at once (with its `job_failed`); a running one gets
+    /// `cancelRequested` (its worker stops at its next lease renewal and calls `markCanceled`); a finished one stays
+    /// as it is. Nil for another user's job.
     public func cancelJob(id: UUID, owner: UUID) async throws -> JobRecord? {
-        try await write { db -> JobRecord? in
+        let (record, ended) = try await write { db -> (JobRecord?, Bool) in
             try await lockJobRow(id, on: db)
-            guard let job = try await JobModel.query(on: db).filter(\.$id == id).filter(\.$userId == owner).first() else { return nil }
+            guard let job = try await JobModel.query(on: db).filter(\.$id == id).filter(\.$userId == owner).first() else { return (nil, false) }
+            var ended = false
             switch JobStatus(rawValue: job.status) {
             case .queued:
-                endRun(job, status: .canceled, now: Self.now)
+                endRun(job, status: .canceled, now: try await databaseNow(on: db as! any SQLDatabase))
                 try await job.update(on: db)
+                try await releaseOpenHolds(jobIds: [id], on: db)
+                _ = try await insertEvent(jobId: id, projectId: job.projectId, type: .jobFailed,
+                                          data: Self.canceledEventData(attempt: job.attempts > 0 ? job.attempts : nil), on: db)
+                ended = true
             case .running:
                 if !job.cancelRequested {
                     job.cancelRequested = true
@@ -411,17 +485,24 @@ extension ServiceStore {
             default:
                 break
             }
-            return try job.value()
+            return (try job.value(), ended)
         }
+        if ended { database.wakeups.fire() }
+        return record
     }
 
-    /// The worker stopped a job whose cancel was asked: canceled now. Throws `ReelError(.cancelled)` when it no longer holds it.
+    /// The worker stopped a job whose cancel was asked: canceled now, with its `job_failed`. Throws
+    /// `ReelError(.cancelled)` when it no longer holds it.
     public func markCanceled(jobId: UUID, worker: String) async throws {
         try await write { db in
             let job = try await heldJob(jobId, worker: worker, on: db)
-            endRun(job, status: .canceled, now: Self.now)
+            endRun(job, status: .canceled, now: try await databaseNow(on: db as! any SQLDatabase))
             try await job.update(on: db)
+            try await releaseOpenHolds(jobIds: [jobId], on: db)
+            _ = try await insertEvent(jobId: jobId, projectId: job.projectId, type: .jobFailed,
+                                      data: Self.canceledEventData(attempt: job.attempts), on: db)
         }
+        database.wakeups.fire()
     }
 
     /// The user's queued and running jobs (for the concurrent-job limit).

@@ -160,30 +160,58 @@ extension ServiceStore {
     }
 
     /// Deletes the project with its scenes, assets, jobs, events and checkpoints, and returns the object keys the
-    /// caller should delete from the object store (assets, scene clips, job outputs); nil when not found.
-    /// Cost entries stay: money spent still counts against the user's budget.
+    /// caller should delete from the object store (assets, scene clips and checkpoints, job outputs); nil when not
+    /// found. Cost entries stay: money spent still counts against the user's budget.
+    ///
+    /// A job still running is stopped first: the call asks it to cancel and throws `ProjectJobsRunning` without
+    /// deleting anything; the caller asks again once the job's worker has stopped it (and recorded what it spent),
+    /// so no worker writes objects or costs for a project that is gone. Queued jobs are simply deleted with it.
     public func deleteProject(id: UUID, owner: UUID) async throws -> [String]? {
-        try await write { db -> [String]? in
+        let outcome = try await write { db -> ProjectDeletion in
             guard let project = try await ProjectModel.query(on: db).filter(\.$id == id).filter(\.$ownerId == owner).first() else {
-                return nil
+                return .notFound
+            }
+            let jobs = try await JobModel.query(on: db).filter(\.$projectId == id).all()
+            let running = jobs.filter { $0.status == JobStatus.running.rawValue }
+            if !running.isEmpty {
+                for job in running where !job.cancelRequested {
+                    try await lockJobRow(job.id!, on: db)
+                    job.cancelRequested = true
+                    try await job.update(on: db)
+                }
+                return .jobsRunning(running.count)
             }
             var keys: [String] = []
             keys += try await AssetModel.query(on: db).filter(\.$projectId == id).all().map(\.storageKey)
             keys += try await SceneModel.query(on: db).filter(\.$projectId == id).all().compactMap(\.clipKey)
-            for job in try await JobModel.query(on: db).filter(\.$projectId == id).all() {
-                if let r = job.result, let out = try? Self.decode(JobOutputs.self, r) { keys += [out.video, out.manifest, out.thumbnail] }
+            for job in jobs {
+                // A job that did not succeed may still have stored some outputs before it was stopped.
+                let out = job.result.flatMap { try? Self.decode(JobOutputs.self, $0) } ?? JobOutputs.keys(forJob: job.id!)
+                keys += [out.video, out.manifest, out.thumbnail]
+            }
+            let runPrefixes = [id.uuidString.lowercased(), id.uuidString]
+            for prefix in runPrefixes {
+                keys += try await CheckpointModel.query(on: db).filter(\.$run =~ prefix).all()
+                    .compactMap { $0.name.hasPrefix(Self.objectCheckpointPrefix) ? String($0.name.dropFirst(Self.objectCheckpointPrefix.count)) : nil }
             }
             try await JobEventModel.query(on: db).filter(\.$projectId == id).delete()
-            let jobIds = try await JobModel.query(on: db).filter(\.$projectId == id).all().compactMap(\.id)
-            if !jobIds.isEmpty { try await IdempotencyKeyModel.query(on: db).filter(\.$jobId ~~ jobIds).delete() }
+            let jobIds = jobs.compactMap(\.id)
+            if !jobIds.isEmpty {
+                try await IdempotencyKeyModel.query(on: db).filter(\.$jobId ~~ jobIds).delete()
+                try await releaseOpenHolds(jobIds: jobIds, on: db)
+            }
             try await JobModel.query(on: db).filter(\.$projectId == id).delete()
             try await SceneModel.query(on: db).filter(\.$projectId == id).delete()
             try await AssetModel.query(on: db).filter(\.$projectId == id).delete()
-            try await CheckpointModel.query(on: db).filter(\.$run =~ id.uuidString.lowercased()).delete()
-            try await CheckpointModel.query(on: db).filter(\.$run =~ id.uuidString).delete()
+            for prefix in runPrefixes { try await CheckpointModel.query(on: db).filter(\.$run =~ prefix).delete() }
             try await project.delete(on: db)
             var seen = Set<String>()
-            return keys.filter { seen.insert($0).inserted }
+            return .deleted(keys.filter { seen.insert($0).inserted })
+        }
+        switch outcome {
+        case .notFound: return nil
+        case .deleted(let keys): return keys
+        case .jobsRunning(let count): throw ProjectJobsRunning(count: count)
         }
     }
 

@@ -66,8 +66,23 @@ public struct ServiceStore: Sendable {
         }
     }
 
-    /// Now, as stored (seconds since 1970).
+    /// Now, as stored (seconds since 1970), by this process's clock: for times only shown or sorted by.
     static var now: Double { Date().timeIntervalSince1970 }
+
+    /// Now by the database's clock, as SQL giving seconds since 1970: what lease and backoff times are written and
+    /// compared with, so that workers whose clocks disagree still agree on when a lease has run out. PostgreSQL: the
+    /// transaction's `now()`; SQLite: the clock of the machine that holds its one file (every process on it shares it).
+    var clockSQL: String {
+        database.isPostgres ? "CAST(EXTRACT(EPOCH FROM now()) AS DOUBLE PRECISION)" : "((julianday('now') - 2440587.5) * 86400.0)"
+    }
+
+    /// `clockSQL`'s value, read on `sql` (inside the caller's transaction when it has one).
+    func databaseNow(on sql: any SQLDatabase) async throws -> Double {
+        guard let row = try await sql.raw("SELECT \(unsafeRaw: clockSQL) AS now").first() else {
+            throw ReelError(.internalError, "the database did not say what time it is")
+        }
+        return try row.decode(column: "now", as: Double.self)
+    }
 
     // MARK: - Pagination cursors
 

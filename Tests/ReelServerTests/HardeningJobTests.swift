@@ -1,0 +1,206 @@
+import Foundation
+import ReelCore
+import ReelMedia
+import ReelPipeline
+import ReelProviders
+import ReelServer
+import ReelStore
+import ReelTestSupport
+import Testing
+
+/// Issue 14, items 4, 6 and 7 on real parts: money limits across jobs, the length cap, deleting a project mid-run,
+/// nothing internal shown to users, media named by asset in stored plans.
+@Suite("hardening: jobs", .serialized)
+struct HardeningJobTests {
+    /// A worker on `store` and `objects` whose pipelines use `fake` for the model roles (offline without one).
+    static func worker(store: ServiceStore, objects: any ObjectStore, dir: String, fake: FakeReplicate?, name: String = "w-hardening-7f3a",
+                       maxVideoSeconds: Double = 600) throws -> JobWorker {
+        let setup = try ProviderSetup.make(settings: ProviderSettings.from(environment: try WorkerBench.environment(fake, dir: dir),
+                                                                           offline: fake == nil))
+        let factory: PipelineFactory = { progress, budget, scratch in
+            ClassicPipeline.configured(setup: setup, progress: progress, budget: budget, generationCache: nil, useCache: false, scratch: scratch)
+        }
+        let settings = WorkerSettings(name: name, lease: .seconds(3), pollInterval: .milliseconds(100), drainGrace: .seconds(20),
+                                      scratchRoot: dir + "/work-\(name)", maxVideoSeconds: maxVideoSeconds)
+        return JobWorker(store: store, objects: objects, settings: settings, makePipeline: factory)
+    }
+
+    // MARK: Item 4: money limits hold across jobs
+
+    @Test(arguments: [false, true])
+    func twoJobsOfOneUserRunningAtOnceStayWithinItsBudget(postgres: Bool) async throws {
+        let bench = try await WorkerBench.open("hardening-budget", postgres: postgres)
+        let fake = try await FakeReplicate.start(token: WorkerBench.token, models: ReplicateCatalogue.all)
+        await fake.setLifecycle(starting: 0.01, processing: 0.05)
+        let budget = 0.1
+        try await bench.store.setLimits(userId: bench.user.id, budget: budget, maxConcurrentJobs: nil, requestsPerMinute: nil)
+        // Each job alone would spend more than the whole budget (see WorkerTests' budget test).
+        let first = try await bench.enqueue(try await bench.project(duration: 8, songSeconds: 10, prompt: "neon city at night"))
+        let second = try await bench.enqueue(try await bench.project(duration: 8, songSeconds: 10, prompt: "ocean waves at dawn"))
+        let workers = [try bench.worker("w-budget-a", fake: fake), try bench.worker("w-budget-b", fake: fake)]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in workers { group.addTask { _ = try await worker.runNext() } }
+            try await group.waitForAll()
+        }
+        for id in [first.id, second.id] {
+            let job = try #require(try await bench.job(id))
+            #expect(job.status.isFinal, "\(job.status)")
+        }
+        _ = await fake.waitUntilIdle(timeout: 10)
+        let bill = await fake.bill
+        let spent = try await bench.store.spent(userId: bench.user.id)
+        #expect(bill > 0)
+        #expect(bill <= budget + 1e-9, "the two jobs together were billed \(bill), over the budget of \(budget)")
+        #expect(abs(spent - bill) < 0.0005, "recorded \(spent), billed \(bill)")
+        // Nothing stays held once both jobs ended.
+        #expect(abs(try await bench.store.committedSpending(userId: bench.user.id) - spent) < 1e-9)
+        await fake.shutdown()
+        await bench.close()
+    }
+
+    @Test func twentyParallelGenerateRequestsWithALimitOfOneStartOne() async throws {
+        try await withAPIServer { server in
+            let (user, key) = try await server.user()
+            try await server.store.setLimits(userId: user.id, budget: nil, maxConcurrentJobs: 1, requestsPerMinute: nil)
+            let project = try await server.project(key: key)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 {
+                    group.addTask { try await server.send(.POST, "/api/projects/\(project)/generate", key: key).status }
+                }
+                var out: [Int] = []
+                for try await status in group { out.append(status) }
+                return out
+            }
+            #expect(statuses.filter { $0 == 202 }.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0 == 429 }.count == 19, "\(statuses)")
+            #expect(try await server.store.activeJobCount(userId: user.id) == 1)
+        }
+    }
+
+    @Test func aPromptAskingForAnHourIsHeldToTheLengthCap() async throws {
+        try await withAPIServer { server in
+            let (_, key) = try await server.user()
+            let long = try await server.send(.POST, "/api/projects", key: key, json: #"{"prompt": "a 60 minutes video of neon rain"}"#)
+            #expect(long.isProblem(422))
+            #expect(long.json["detail"]?.stringValue?.contains("600") == true, "\(long.text)")
+            let hours = try await server.send(.POST, "/api/projects", key: key, json: #"{"prompt": "2 hours of ocean waves"}"#)
+            #expect(hours.isProblem(422))
+            // The field wins over the words, and is held to the same cap.
+            #expect(try await server.send(.POST, "/api/projects", key: key,
+                                          json: #"{"prompt": "a 60 minutes video", "duration": 20}"#).status == 201)
+            #expect(try await server.send(.POST, "/api/projects", key: key, json: #"{"prompt": "neon", "duration": 601}"#).isProblem(422))
+            let project = try await server.project(key: key)
+            #expect(try await server.send(.PATCH, "/api/projects/\(project)", key: key,
+                                          json: #"{"prompt": "a 60 minutes video", "duration": 10}"#).status == 200)
+        }
+        // A project stored before the cap (or by another route) is cut to the worker's cap when it runs.
+        let bench = try await WorkerBench.open("hardening-length")
+        let project = try await bench.store.createProject(owner: bench.user.id,
+                                                          fields: ProjectFields(prompt: "a 60 minutes video of neon rain", preset: .draft, seed: 3))
+        let job = try await bench.enqueue(project)
+        let worker = try Self.worker(store: bench.store, objects: bench.objects, dir: bench.dir, fake: nil, maxVideoSeconds: 4)
+        #expect(try await worker.runNext())
+        let done = try #require(try await bench.job(job.id))
+        #expect(done.status == .succeeded, "\(String(describing: done.error))")
+        let video = try #require(done.result.flatMap { bench.objects.fileURL(for: $0.video)?.path })
+        #expect(abs((try await MediaProbe().probe(video).duration ?? 0) - 4) < 0.1)
+        let warnings = try await bench.events(project).compactMap { $0.data["warning"]?.stringValue }
+        #expect(warnings.contains { $0.contains("at most 4 s") }, "\(warnings)")
+        await bench.close()
+    }
+
+    @Test func deletingAProjectDuringARunStopsItKeepsItsSpendAndRemovesItsObjects() async throws {
+        let fake = try await FakeReplicate.start(token: WorkerBench.token, models: ReplicateCatalogue.all)
+        await fake.setLifecycle(starting: 0.01, processing: 0.4)
+        try await withAPIServer { server in
+            let (user, key) = try await server.user()
+            let project = try await server.project(key: key)
+            #expect(try await server.upload(projectId: project, key: key, data: try await APIMedia.mp3(seconds: 12), filename: "song.mp3",
+                                            contentType: "audio/mpeg").status == 201)
+            let started = try await server.send(.POST, "/api/projects/\(project)/generate", key: key)
+            let jobId = try #require(started.json["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+            let worker = try Self.worker(store: server.store, objects: server.objects, dir: server.directory, fake: fake)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await worker.runNext() }
+                // Mid-run: some scene is finished (its cost recorded, its clip stored as a checkpoint).
+                #expect(try await waitUntil(seconds: 60) { (try? await server.store.spent(userId: user.id)) ?? 0 > 0 })
+                let deleted = try await server.send(.DELETE, "/api/projects/\(project)", key: key)
+                #expect(deleted.status == 204, "\(deleted.text)")
+                try await group.waitForAll()
+            }
+            #expect(try await server.store.job(id: jobId, owner: nil) == nil)
+            #expect(try await server.send(.GET, "/api/projects/\(project)", key: key).isProblem(404))
+            // What it spent is recorded (and stays against the user's budget) ...
+            _ = await fake.waitUntilIdle(timeout: 10)
+            let bill = await fake.bill
+            let spent = try await server.store.spent(userId: user.id)
+            #expect(spent > 0 && abs(spent - bill) < 0.0005, "recorded \(spent), billed \(bill)")
+            // ... and nothing of the project is left in storage: song, scene checkpoints, outputs.
+            let left = server.storedFiles().filter { $0.contains(project.uuidString.lowercased()) || $0.contains(jobId.uuidString.lowercased()) }
+            #expect(left.isEmpty, "\(left)")
+        }
+        await fake.shutdown()
+    }
+
+    // MARK: Item 6: nothing internal leaks
+
+    @Test func regeneratingAProjectWithAnUploadedImageFindsTheImage() async throws {
+        try await withAPIServer { server in
+            let (_, key) = try await server.user()
+            let project = try await server.project(key: key)
+            let image = try await server.upload(projectId: project, key: key, data: try await APIMedia.png(), filename: "still.png",
+                                                contentType: "image/png")
+            #expect(image.status == 201, "\(image.text)")
+            let imageId = try #require(image.json["id"]?.stringValue?.lowercased())
+            let worker = try Self.worker(store: server.store, objects: server.objects, dir: server.directory, fake: nil)
+            #expect(try await server.send(.POST, "/api/projects/\(project)/generate", key: key).status == 202)
+            #expect(try await worker.runNext())
+
+            // The stored plan names the image by its asset, not by the worker's scratch file (deleted by now).
+            let shown = try await server.send(.GET, "/api/projects/\(project)", key: key)
+            let scenes = try #require(shown.json["plan"]?["scenes"]?.arrayValue)
+            let media = scenes.compactMap { $0["source"]?["media"]?.stringValue }
+            #expect(!media.isEmpty, "a scene shows the uploaded image")
+            #expect(media.allSatisfy { $0 == "asset:\(imageId)" }, "\(media)")
+            #expect(!shown.text.contains(worker.settings.scratchRoot))
+
+            let listed = try await server.send(.GET, "/api/projects/\(project)/scenes", key: key)
+            let sceneIndex = try #require(scenes.firstIndex { $0["source"]?["media"] != nil })
+            let sceneId = try #require(listed.json["items"]?.arrayValue?[sceneIndex]["id"]?.stringValue)
+            let again = try await server.send(.POST, "/api/projects/\(project)/scenes/\(sceneId)/regenerate", key: key)
+            #expect(again.status == 202, "\(again.text)")
+            #expect(try await worker.runNext())
+            let jobId = try #require(again.json["id"]?.stringValue)
+            let job = try await server.send(.GET, "/api/jobs/\(jobId)", key: key)
+            #expect(job.json["status"] == "succeeded", "\(job.text)")
+        }
+    }
+
+    @Test func jobErrorsAndEventsShowNoServerPathsOrWorkerNames() async throws {
+        let bench = try await WorkerBench.open("hardening-leaks")
+        let project = try await bench.project(duration: 3, songSeconds: 6)
+        // An "image" that is not one: the run fails on it, with a message that used to name the worker's scratch folder.
+        let key = "assets/\(project.id.uuidString.lowercased())/\(UUID().uuidString.lowercased()).png"
+        let junk = bench.dir + "/junk.png"
+        try Data("not an image at all".utf8).write(to: URL(fileURLWithPath: junk))
+        try await bench.objects.put(key, fromFile: junk, contentType: "image/png")
+        _ = try await bench.store.createAsset(AssetRecord(projectId: project.id, ownerId: bench.user.id, kind: .image, filename: "junk.png",
+                                                          storageKey: key, contentType: "image/png", size: 19))
+        let job = try await bench.enqueue(project, maxAttempts: 1)
+        let worker = try Self.worker(store: bench.store, objects: bench.objects, dir: bench.dir, fake: nil, name: "w-secret-host-42")
+        #expect(try await worker.runNext())
+        let done = try #require(try await bench.job(job.id))
+        #expect(done.status == .failed)
+        let error = try #require(done.error)
+        #expect(error.code == "not-media")
+        #expect(!error.message.contains("/"), "\(error.message)")
+
+        let events = try await bench.events(project)
+        #expect(events.first?.type == .jobStarted && events.first?.data["worker"] == nil)
+        #expect(events.last?.type == .jobFailed)
+        let shown = String(decoding: try ReelJSON.encoder(pretty: false).encode(events.map(\.data)), as: UTF8.self)
+        #expect(!shown.contains("w-secret-host-42"))
+        #expect(!shown.contains(bench.dir), "\(shown)")
+        await bench.close()
+    }
+}
