@@ -135,6 +135,29 @@ struct StoreConsistencyTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func aProjectWithARunningJobIsDeletedOnlyAfterTheJobStopped(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let user = try await store.createUser(name: "delete").user
+            let project = try await store.createProject(owner: user.id, fields: ProjectFields(prompt: "neon"))
+            let job = try await store.enqueue(JobRecord(projectId: project.id, userId: user.id, kind: .generate), idempotencyKey: nil).job
+            _ = try #require(try await store.claimJob(worker: "w", lease: .seconds(300)))
+            let run = "\(project.id.uuidString.lowercased())/job-\(job.id.uuidString.lowercased())"
+            try await store.noteCheckpointObject(run: run, key: "checkpoints/\(project.id.uuidString.lowercased())/scene.mp4")
+
+            // The running job is asked to stop; nothing is deleted under it.
+            await #expect(throws: ProjectJobsRunning(count: 1)) { _ = try await store.deleteProject(id: project.id, owner: user.id) }
+            #expect(try await store.job(id: job.id, owner: nil)?.cancelRequested == true)
+            #expect(try await store.renewLease(jobId: job.id, worker: "w", lease: .seconds(300)) == .cancelRequested)
+            try await store.markCanceled(jobId: job.id, worker: "w")
+
+            let keys = try #require(try await store.deleteProject(id: project.id, owner: user.id))
+            let outputs = JobOutputs.keys(forJob: job.id)
+            #expect(Set(keys) == ["checkpoints/\(project.id.uuidString.lowercased())/scene.mp4", outputs.video, outputs.manifest, outputs.thumbnail])
+            #expect(try await store.project(id: project.id, owner: user.id) == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func theJobLimitIsCheckedInTheEnqueueTransaction(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
             let user = try await store.createUser(name: "limit").user
