@@ -30,14 +30,32 @@ public struct FFmpegPCMSource: PCMSource {
     }
 
     func decodeWithFFmpeg(path: String, name: String, sampleRate: Int) async throws -> PCMBuffer {
+        // Probed first: only an allowed demuxer opens the file, and the same one decodes it.
+        let info: MediaInfo
+        do {
+            info = try await MediaProbe(runner: runner).probe(path)
+        } catch let e as ReelError where e.code == .notMedia {
+            if let refused = e.cause as? RefusedMedia {
+                throw ReelError(.notAudio, "the audio file '\(name)' is refused: it is \(refused.what), not a plain audio file", cause: refused)
+            }
+            throw ReelError(.notAudio, "the audio file '\(name)' could not be decoded: it is not an audio file", cause: e)
+        }
+        guard info.audio != nil else {
+            throw ReelError(.notAudio, "the audio file '\(name)' could not be decoded: it has no audio stream")
+        }
+        if let declared = info.duration, declared > Self.maxDuration {
+            throw ReelError(.audioTooLong, String(format: "the audio file '%@' is %.1f minutes long; the limit is 20 minutes", name, declared / 60))
+        }
         let collector = PCMCollector(reserve: sampleRate * 240, maxSamples: Int(Self.maxDuration * Double(sampleRate)) + sampleRate)
-        // `-v info` for the header lines (Duration, streams); `-t` bounds the work on a file that is too long.
+        // `-v info` (after the preamble's `-v error`, so it wins) for the header lines (Duration, streams); `-t` bounds
+        // the work on a file that is too long.
         let out: ProcessOutput
         do {
-            out = try await runner.run("ffmpeg", ["-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", path, "-map", "0:a:0", "-vn",
-                                                  "-t", String(Int(Self.maxDuration) + 2),
-                                                  "-ac", "1", "-ar", String(sampleRate), "-f", "f32le", "-"],
-                                       stdoutLimit: 0, onStdout: { try collector.append($0) })
+            out = try await runner.runFFmpeg(["-nostats", "-v", "info"] + info.input.arguments + ["-map", "0:a:0", "-vn",
+                                              "-t", String(Int(Self.maxDuration) + 2),
+                                              "-ac", "1", "-ar", String(sampleRate), "-f", "f32le", "-"],
+                                             stdoutLimit: 0, timeout: ProcessDeadline.forMedia(seconds: min(info.duration ?? Self.maxDuration, Self.maxDuration), perSecond: 0.5),
+                                             onStdout: { try collector.append($0) })
         } catch let e as ReelError where e.code == .audioTooLong {
             throw ReelError(.audioTooLong, "the audio file '\(name)' is longer than 20 minutes, the limit")
         }

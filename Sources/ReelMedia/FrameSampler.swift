@@ -29,12 +29,14 @@ public struct FrameSampler: Sendable {
     let runner: any ProcessRunner
     public init(runner: any ProcessRunner = SubprocessRunner()) { self.runner = runner }
 
-    /// Every frame of `path` scaled to `width × height` (nearest-area averaging).
+    /// Every frame of `path` scaled to `width × height` (nearest-area averaging). The file is probed first and opened
+    /// only with the demuxer it was found to be.
     public func frames(of path: String, width: Int = 16, height: Int = 9) async throws -> [Frame] {
-        let out = try await runner.runChecked("ffmpeg", ["-nostdin", "-v", "error", "-i", path, "-map", "0:v:0",
-                                                          "-vf", "scale=\(width):\(height):flags=area", "-pix_fmt", "rgb24",
-                                                          "-f", "rawvideo", "-"],
-                                              failure: .processFailed, what: "decoding frames of '\(path)'", stdoutLimit: 512 << 20)
+        let info = try await MediaProbe(runner: runner).probe(path)
+        let out = try await runner.ffmpeg(info.input.arguments + ["-map", "0:v:0", "-vf", "scale=\(width):\(height):flags=area",
+                                                                  "-pix_fmt", "rgb24", "-f", "rawvideo", "-"],
+                                          failure: .processFailed, what: "decoding frames of '\(path)'", stdoutLimit: 512 << 20,
+                                          timeout: ProcessDeadline.forMedia(seconds: info.duration ?? 60, perSecond: 10))
         let size = width * height * 3
         let bytes = [UInt8](out.stdout)
         return stride(from: 0, to: bytes.count - size + 1, by: size).map { Frame(pixels: Array(bytes[$0..<$0 + size])) }

@@ -20,6 +20,8 @@ public struct MediaInfo: Sendable, Hashable {
     public var duration: Double?
     public var size: Int64?
     public var streams: [Stream]
+    /// How to open the file in ffmpeg: with the demuxer it was found to be, local files only.
+    public var input: MediaInput
 
     public var video: Stream? { streams.first { $0.kind == "video" } }
     public var audio: Stream? { streams.first { $0.kind == "audio" } }
@@ -32,26 +34,60 @@ public struct MediaInfo: Sendable, Hashable {
     }
 }
 
-/// Reads media facts with ffprobe; the judge of what a file really is, whatever its name says.
+/// Reads media facts with ffprobe; the judge of what a file really is, whatever its name says, and the gate every
+/// file Reelsmith did not write passes before ffmpeg opens it: only an allowed demuxer (`MediaDemuxers`) may read it,
+/// only local files may be opened, and `MediaInfo.input` opens it later with that same demuxer.
 public struct MediaProbe: Sendable {
     let runner: any ProcessRunner
-    public init(runner: any ProcessRunner = SubprocessRunner()) { self.runner = runner }
+    let timeout: Duration
+    public init(runner: any ProcessRunner = SubprocessRunner(), timeout: Duration = ProcessDeadline.quick) {
+        self.runner = runner; self.timeout = timeout
+    }
 
-    /// Probes `path`; throws `.fileNotFound` when it is missing and `.notMedia` when ffprobe cannot read it.
+    /// Probes `path`; throws `.fileNotFound` when it is missing, `.badInput` when it is not a regular file, and
+    /// `.notMedia` when ffprobe cannot read it or it is not plain media (then the cause is a `RefusedMedia`).
     public func probe(_ path: String) async throws -> MediaInfo {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ReelError(.fileNotFound, "'\(path)' does not exist")
         }
         guard !isDir.boolValue else { throw ReelError(.badInput, "'\(path)' is a folder, not a file") }
+        // A FIFO or a device would hold ffprobe until its deadline, or read forever.
+        guard FileCheck.isRegularFile(path) else { throw ReelError(.badInput, "'\(path)' is not a regular file") }
         guard FileManager.default.isReadableFile(atPath: path) else { throw ReelError(.fileNotFound, "'\(path)' cannot be read (permission denied)") }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? nil
         if size == 0 { throw ReelError(.notMedia, "'\(path)' is empty") }
-        let out = try await runner.run("ffprobe", ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", path],
-                                       stdoutLimit: 4 << 20)
+        let file = MediaInput(path: path, demuxer: "")
+        if Self.isSequencePattern((path as NSString).lastPathComponent) {
+            throw Self.refusal(path, MediaDemuxers.describeRefused("image2"))
+        }
+        var out = try await ffprobe(file.path, forcing: nil)
+        if let refused = Self.refusedDemuxer(in: out.stderrTail) {
+            // A still picture is often claimed by the image-sequence demuxer for its extension alone (ffmpeg's own
+            // JPEGs are): its content says which single-picture demuxer reads it instead.
+            guard refused == "image2", let still = Self.stillImageDemuxer(path) else {
+                throw Self.refusal(path, Self.refusalText(demuxer: refused, path: path))
+            }
+            out = try await ffprobe(file.path, forcing: still)
+            if let again = Self.refusedDemuxer(in: out.stderrTail) {
+                throw Self.refusal(path, Self.refusalText(demuxer: again, path: path))
+            }
+        }
+        let log = out.stderrTail
+        if let (w, h) = Self.oversizedPicture(in: log) {
+            let what = "a picture of \(w)×\(h) pixels, more than the \(MediaInput.maxPixels / 1_000_000)-megapixel limit"
+            throw ReelError(.notMedia, "'\(path)' holds \(what)", cause: RefusedMedia(what: what, tooLarge: true))
+        }
         guard out.exitCode == 0, let raw = try? JSONDecoder().decode(RawProbe.self, from: out.stdout), let format = raw.format else {
-            let why = out.stderrTail.split(separator: "\n").last.map { String($0).replacingOccurrences(of: path + ": ", with: "") } ?? "unreadable"
+            let why = log.split(separator: "\n").last.map { String($0).replacingOccurrences(of: "file:" + file.path + ": ", with: "") } ?? "unreadable"
             throw ReelError(.notMedia, "'\(path)' is not a media file ffmpeg can read (\(why))")
+        }
+        let formatName = format.format_name ?? "unknown"
+        guard let demuxer = MediaDemuxers.demuxer(forFormatName: formatName) else {
+            throw Self.refusal(path, MediaDemuxers.describeRefused(formatName))
+        }
+        if let marker = PlaylistMarkers.find(in: path) {
+            throw Self.refusal(path, "a \(MediaDemuxers.label(demuxer)) file with \(marker.what) inside it (at byte \(marker.offset))")
         }
         let streams = (raw.streams ?? []).map { s in
             MediaInfo.Stream(kind: s.codec_type ?? "unknown", codec: s.codec_name ?? "unknown", width: s.width, height: s.height,
@@ -59,8 +95,89 @@ public struct MediaProbe: Sendable {
                              sampleRate: s.sample_rate.flatMap(Int.init), channels: s.channels, pixelFormat: s.pix_fmt,
                              averageFrameRate: s.avg_frame_rate.flatMap(Self.rate), colorSpace: s.color_space)
         }
-        return MediaInfo(formatName: format.format_name ?? "unknown", duration: format.duration.flatMap(Double.init),
-                         size: format.size.flatMap(Int64.init) ?? size, streams: streams)
+        // A picture ffprobe could not decode (a PNG cut short, a header with an impossible size) reports 0 × 0.
+        if let video = streams.first(where: { $0.kind == "video" }), (video.width ?? 0) <= 0 || (video.height ?? 0) <= 0,
+           !streams.contains(where: { $0.kind == "audio" }) {
+            let why = log.split(separator: "\n").last.map { String($0).replacingOccurrences(of: "file:" + file.path + ": ", with: "") }
+            throw ReelError(.notMedia, "'\(path)' holds a picture ffmpeg cannot decode (truncated or damaged\(why.map { ": " + $0 } ?? ""))")
+        }
+        return MediaInfo(formatName: formatName, duration: format.duration.flatMap(Double.init),
+                         size: format.size.flatMap(Int64.init) ?? size, streams: streams,
+                         input: MediaInput(path: path, demuxer: demuxer))
+    }
+
+    /// ffprobe restricted to the allowed demuxers: `-format_whitelist` stops any other one right after the format probe,
+    /// before it reads its header (where a playlist would open the files it names); `-protocol_whitelist file` keeps
+    /// every open local; `-max_pixels` bounds what a decoder allocates for a picture.
+    func ffprobe(_ absolutePath: String, forcing demuxer: String?) async throws -> ProcessOutput {
+        try await runner.run("ffprobe", ["-v", "error", "-hide_banner", "-max_pixels", String(MediaInput.maxPixels),
+                                         "-format_whitelist", MediaDemuxers.whitelist, "-protocol_whitelist", "file"]
+                                        + (demuxer.map { ["-f", $0] } ?? [])
+                                        + ["-print_format", "json", "-show_format", "-show_streams", "-i", "file:" + absolutePath],
+                             stdoutLimit: 4 << 20, timeout: timeout)
+    }
+
+    /// True for a name ffmpeg's image-sequence demuxer expands to other files (`frame%03d.png`, `x%d.jpg`).
+    static func isSequencePattern(_ name: String) -> Bool {
+        var rest = Substring(name)
+        while let percent = rest.firstIndex(of: "%") {
+            let after = rest[rest.index(after: percent)...]
+            let digits = after.prefix { $0.isASCII && $0.isNumber }
+            if after.dropFirst(digits.count).first == "d" { return true }
+            rest = after
+        }
+        return false
+    }
+
+    /// The single-picture demuxer for a file's first bytes (PNG, JPEG, WebP, GIF, BMP, TIFF), if it is one of those.
+    static func stillImageDemuxer(_ path: String) -> String? {
+        let handle = FileHandle(forReadingAtPath: path)
+        defer { try? handle?.close() }
+        let b = [UInt8]((try? handle?.read(upToCount: 12)) ?? nil ?? Data())
+        func at(_ offset: Int, _ bytes: [UInt8]) -> Bool { b.count >= offset + bytes.count && Array(b[offset..<offset + bytes.count]) == bytes }
+        if at(0, [0x89, 0x50, 0x4E, 0x47]) { return "png_pipe" }
+        if at(0, [0xFF, 0xD8, 0xFF]) { return "jpeg_pipe" }
+        if at(0, Array("RIFF".utf8)) && at(8, Array("WEBP".utf8)) { return "webp_pipe" }
+        if at(0, Array("GIF8".utf8)) { return "gif" }
+        if at(0, Array("BM".utf8)) { return "bmp_pipe" }
+        if at(0, [0x49, 0x49, 0x2A, 0x00]) || at(0, [0x4D, 0x4D, 0x00, 0x2A]) { return "tiff_pipe" }
+        return nil
+    }
+
+    /// "an HLS playlist", "a concat list": what playlist text the first MiB of a file holds, if any (for a caller that
+    /// refuses a file before probing it and wants to say why).
+    public static func playlist(inFileAt path: String) -> String? { PlaylistMarkers.find(in: path)?.what }
+
+    static func refusal(_ path: String, _ what: String) -> ReelError {
+        ReelError(.notMedia, "'\(path)' is \(what); only plain audio, image and video files are opened", cause: RefusedMedia(what: what))
+    }
+
+    /// The demuxer ffprobe detected but the whitelist refused: its log line reads `[hls @ 0x…] Format not on whitelist`.
+    static func refusedDemuxer(in log: String) -> String? {
+        for line in log.split(separator: "\n") where line.contains("Format not on whitelist") {
+            guard line.hasPrefix("["), let at = line.range(of: " @ ") else { return "unknown" }
+            return String(line[line.index(after: line.startIndex)..<at.lowerBound])
+        }
+        return nil
+    }
+
+    static func refusalText(demuxer: String, path: String) -> String {
+        let what = MediaDemuxers.describeRefused(demuxer)
+        // The classic polyglot: an ID3 tag (so it looks like an MP3) with a playlist after it.
+        let handle = FileHandle(forReadingAtPath: path)
+        defer { try? handle?.close() }
+        let head = (try? handle?.read(upToCount: 3)) ?? nil
+        return head == Data("ID3".utf8) ? "\(what), behind an MP3 (ID3) tag" : what
+    }
+
+    /// `Picture size 12000x12000 exceeds specified max pixel count` or `is invalid`: the size a header claimed.
+    static func oversizedPicture(in log: String) -> (Int, Int)? {
+        for line in log.split(separator: "\n") where line.contains("Picture size ") && (line.contains("exceeds") || line.contains("invalid")) {
+            guard let r = line.range(of: "Picture size ") else { continue }
+            let dims = line[r.upperBound...].prefix { $0.isNumber || $0 == "x" }.split(separator: "x")
+            if dims.count == 2, let w = Int(dims[0]), let h = Int(dims[1]) { return (w, h) }
+        }
+        return nil
     }
 
     static func rate(_ text: String) -> Double? {

@@ -55,19 +55,23 @@ public struct TimelineRenderer: Sendable {
         return graph
     }
 
-    /// The full ffmpeg argument list that renders `timeline` to `output`.
-    public static func arguments(_ timeline: Timeline, output: String) -> [String] {
-        var args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-progress", "pipe:1", "-nostats"]
+    /// The ffmpeg arguments (after `FFmpegPreamble`) that render `timeline` to `output`. The clips are Reelsmith's own
+    /// MP4s; `audio` is the song as `MediaProbe` judged it, required when the timeline has audio.
+    public static func arguments(_ timeline: Timeline, output: String, audio: MediaInput?) throws -> [String] {
+        var args = ["-progress", "pipe:1", "-nostats"]
         // Each clip's input starts at its place on the timeline, so ffmpeg reads the clips in order (it always
         // reads the input whose timestamps lag most) instead of decoding all of them at once and queueing
         // frames of later scenes in memory; the graph re-bases every clip to 0 with setpts.
         // One decoder thread per clip: only a scene or two decode at any moment, and a frame-threaded decoder
         // per input holds several frames each (tens of MB per clip at 1080p) for the whole render.
         for clip in timeline.clips {
-            args += ["-threads", "1", "-itsoffset", format(FrameClock.seconds(clip.startFrame)), "-i", clip.path]
+            args += ["-threads", "1", "-itsoffset", format(FrameClock.seconds(clip.startFrame))] + MediaInput.own(clip.path).arguments
         }
-        if let audio = timeline.audio {
-            args += ["-ss", format(audio.start), "-t", format(timeline.duration + 0.5), "-i", audio.path]
+        if let song = timeline.audio {
+            guard let audio, audio.path == MediaInput.own(song.path).path else {
+                throw ReelError(.internalError, "the song '\((song.path as NSString).lastPathComponent)' was not probed before rendering")
+            }
+            args += ["-ss", format(song.start), "-t", format(timeline.duration + 0.5)] + audio.arguments
         }
         args += ["-filter_complex", filterGraph(timeline).description, "-map", "[vout]"]
         if timeline.audio != nil { args += ["-map", "[aout]"] }
@@ -79,16 +83,31 @@ public struct TimelineRenderer: Sendable {
         return args
     }
 
-    /// Renders to `output`, reporting the fraction done. The caller owns temporary naming.
+    /// Renders to `output`, reporting the fraction done. The caller owns temporary naming. The song is probed first
+    /// (it is the user's file) and opened only with the demuxer it was found to be.
     public func render(_ timeline: Timeline, to output: String, onProgress: @escaping @Sendable (Double) -> Void = { _ in }) async throws {
         let total = timeline.duration
+        var audio: MediaInput?
+        if let song = timeline.audio {
+            do {
+                audio = try await MediaProbe(runner: runner).probe(song.path).input
+            } catch let e as ReelError where e.code == .notMedia {
+                throw ReelError(.notAudio, "the audio file '\((song.path as NSString).lastPathComponent)' cannot be used: \(e.cause.map { "it is \($0)" } ?? "it is not an audio file")", cause: e)
+            }
+        }
         let lines = LineSplitter { line in
             if line.hasPrefix("out_time_us="), let us = Double(line.dropFirst(12)), total > 0 {
                 onProgress(min(1, us / 1_000_000 / total))
             }
         }
-        _ = try await runner.runChecked("ffmpeg", Self.arguments(timeline, output: output), failure: .renderFailed,
-                                        what: "rendering the video", onStdout: { lines.feed($0) })
+        try await runner.ffmpeg(Self.arguments(timeline, output: output, audio: audio), failure: .renderFailed,
+                                what: "rendering the video", timeout: Self.deadline(timeline), onStdout: { lines.feed($0) })
+    }
+
+    /// A render's deadline: x264 at the final preset on a busy 2-core machine runs at about a tenth of real time, so
+    /// a minute to start plus a minute per second of video (and a little per clip) bounds only a stuck ffmpeg.
+    static func deadline(_ timeline: Timeline) -> Duration {
+        ProcessDeadline.forMedia(seconds: timeline.duration + Double(timeline.clips.count), perSecond: 60)
     }
 
     static func format(_ x: Double) -> String { String(format: "%.6f", x) }

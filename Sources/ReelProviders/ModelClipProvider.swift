@@ -134,17 +134,17 @@ public struct ModelClipProvider: ClipProvider {
         var graph = FilterGraph()
         graph.add(["0:v"], filters, ["v"])
         let seek = offset > 0 ? ["-ss", String(format: "%.3f", offset)] : []
-        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y"] + seek + ["-i", "file:" + video, "-filter_complex", graph.description,
+        let args = seek + info.input.arguments + ["-filter_complex", graph.description,
                     "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)
-        _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed, what: "fitting the generated clip to scene \(request.scene.index)")
+        try await runner.ffmpeg(args, failure: .generationFailed, what: "fitting the generated clip to scene \(request.scene.index)",
+                                timeout: IntermediateEncoding.deadline(frames: request.frames))
     }
 
     /// The frame is written beside the clip, in the run's own work folder.
     func extractLastFrame(of clip: String, scene: Int) async throws -> String {
         let path = ((clip as NSString).deletingLastPathComponent as NSString).appendingPathComponent("scene-\(scene)-last.png")
-        _ = try await runner.runChecked("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y", "-sseof", "-0.2", "-i", "file:" + clip,
-                                                   "-update", "1", path],
-                                        failure: .generationFailed, what: "taking the last frame of scene \(scene)")
+        try await runner.ffmpeg(["-sseof", "-0.2"] + MediaInput.own(clip).arguments + ["-update", "1", path],
+                                failure: .generationFailed, what: "taking the last frame of scene \(scene)", timeout: ProcessDeadline.quick)
         return path
     }
 }

@@ -8,6 +8,11 @@ enum IntermediateEncoding {
         ["-frames:v", String(frames), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p",
          "-r", "30", "-an", "-f", "mp4", output]
     }
+
+    /// How long making one scene's clip may take before ffmpeg is stopped.
+    static func deadline(frames: Int) -> Duration {
+        ProcessDeadline.forMedia(seconds: Double(frames) / Double(FrameClock.fps), perSecond: 30)
+    }
 }
 
 /// The offline video provider: procedural motion graphics drawn by ffmpeg's sources and filters.
@@ -17,10 +22,10 @@ public struct ProceduralClipProvider: ClipProvider {
 
     public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
         let recipe = ProceduralRecipe(request: request)
-        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-filter_complex", recipe.graph(size: request.size).description,
+        let args = ["-filter_complex", recipe.graph(size: request.size).description,
                     "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)
-        _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
-                                        what: "drawing scene \(request.scene.index) (\(recipe.motif.rawValue))")
+        try await runner.ffmpeg(args, failure: .generationFailed, what: "drawing scene \(request.scene.index) (\(recipe.motif.rawValue))",
+                                timeout: IntermediateEncoding.deadline(frames: request.frames))
         return ClipResult(path: request.output)
     }
 }
@@ -37,9 +42,9 @@ public struct UserMediaClipProvider: ClipProvider {
         typealias F = FilterGraph.Filter
         let w = request.size.width, h = request.size.height
         var graph = FilterGraph()
-        // `file:` so that a path is only ever opened as a local file, never as a URL or another protocol.
-        let input = "file:" + (media.hasPrefix("/") ? media : FileManager.default.currentDirectoryPath + "/" + media)
-        var args = ["-nostdin", "-hide_banner", "-v", "error", "-y"]
+        // Probed here, where it is opened: only the demuxer it was found to be reads it, and only as a local file.
+        let input = try await MediaProbe(runner: runner).probe(media).input
+        var args: [String] = []
         if request.scene.source.model == "image" {
             // Ken Burns: zoom from 1.0 to ~1.15 while drifting toward one corner picked by the seed.
             var rng = SeededGenerator.derived(seed: request.seed, "kenburns-\(request.scene.index)")
@@ -48,22 +53,24 @@ public struct UserMediaClipProvider: ClipProvider {
             let dx = Bool.random(using: &rng) ? "(iw-iw/zoom)*on/\(n)" : "(iw-iw/zoom)*(1-on/\(n))"
             let dy = Bool.random(using: &rng) ? "(ih-ih/zoom)*on/\(n)" : "(ih-ih/zoom)/2"
             let zoom = "1+\(String(format: "%.5f", (zoomEnd - 1) / Double(n)))*on"
-            // Upscale before zoompan so the slow zoom does not step from pixel to pixel.
+            // Upscale before zoompan so the slow zoom does not step from pixel to pixel. The one picture becomes all
+            // `n` frames in zoompan (`d`), so no image-sequence demuxer (`-loop`) is needed to repeat it.
             graph.add(["0:v"], FilterGraph.cover(width: w * 2, height: h * 2) + [
-                F("zoompan", ["z": zoom, "x": dx, "y": dy, "d": "1", "s": "\(w)x\(h)", "fps": "30"]),
+                F("zoompan", ["z": zoom, "x": dx, "y": dy, "d": String(n), "s": "\(w)x\(h)", "fps": "30"]),
                 F("format", [(nil, "yuv420p")]),
             ], ["v"])
-            args += ["-loop", "1", "-framerate", "30", "-i", input]
+            args += input.arguments
         } else {
             let offset = request.scene.source.mediaOffset ?? 0
             // Loop a clip shorter than its scene; start where this scene's share of the clip begins.
             graph.add(["0:v"], [F("fps", [(nil, "30")])] + FilterGraph.cover(width: w, height: h) + [F("format", [(nil, "yuv420p")])], ["v"])
-            args += ["-stream_loop", "-1", "-ss", String(format: "%.3f", offset), "-i", input]
+            args += ["-stream_loop", "-1", "-ss", String(format: "%.3f", offset)] + input.arguments
         }
         args += ["-filter_complex", graph.description, "-map", "[v]"]
         args += IntermediateEncoding.arguments(frames: request.frames, output: request.output)
-        _ = try await runner.runChecked("ffmpeg", args, failure: .generationFailed,
-                                        what: "preparing '\((media as NSString).lastPathComponent)' for scene \(request.scene.index)")
+        try await runner.ffmpeg(args, failure: .generationFailed,
+                                what: "preparing '\((media as NSString).lastPathComponent)' for scene \(request.scene.index)",
+                                timeout: IntermediateEncoding.deadline(frames: request.frames))
         return ClipResult(path: request.output)
     }
 }
@@ -85,7 +92,23 @@ public struct MediaLibrary: Sendable {
         for name in names {
             try Task.checkCancellation()
             let path = (directory as NSString).appendingPathComponent(name)
-            guard let info = try? await probe.probe(path), let video = info.video, (video.width ?? 0) > 0 else {
+            let info: MediaInfo
+            do {
+                info = try await probe.probe(path)
+            } catch let error as ReelError where error.cause is RefusedMedia {
+                // Not a stray text file to skip: a file made to make ffmpeg read other files, or a picture no decoder
+                // should allocate for. Say so and stop.
+                let refused = error.cause as! RefusedMedia
+                throw ReelError(.notMedia, refused.tooLarge ? "the media file '\(name)' in '\(directory)' holds \(refused.what)"
+                                    : "the media file '\(name)' in '\(directory)' is refused: it is \(refused.what), not a plain image or video",
+                                cause: refused)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                skipped.append("\(name): not an image or video")
+                continue
+            }
+            guard let video = info.video, (video.width ?? 0) > 0 else {
                 skipped.append("\(name): not an image or video")
                 continue
             }
@@ -98,7 +121,8 @@ public struct MediaLibrary: Sendable {
             }
         }
         guard !items.isEmpty else {
-            throw ReelError(.notMedia, "the media folder '\(directory)' holds no images or video clips ffmpeg can read")
+            let why = skipped.isEmpty ? "" : " (skipped \(skipped.prefix(5).joined(separator: "; "))\(skipped.count > 5 ? "; …" : ""))"
+            throw ReelError(.notMedia, "the media folder '\(directory)' holds no images or video clips ffmpeg can read\(why)")
         }
         return (items, skipped)
     }

@@ -55,10 +55,9 @@ public enum Fixtures {
         stride(from: offset, to: duration - 0.05, by: 60 / bpm).map { $0 }
     }
 
-    /// Runs ffmpeg with the given arguments (after `-nostdin -v error -y`) and throws if it fails.
+    /// Runs ffmpeg with the given arguments (after the runner's `FFmpegPreamble`) and throws if it fails.
     public static func ffmpeg(_ arguments: [String]) async throws {
-        _ = try await SubprocessRunner().runChecked("ffmpeg", ["-nostdin", "-hide_banner", "-v", "error", "-y"] + arguments,
-                                                    failure: .processFailed, what: "ffmpeg fixture")
+        try await SubprocessRunner().ffmpeg(arguments, failure: .processFailed, what: "ffmpeg fixture")
     }
 
     /// A song made of a click track at `bpm` under a chord, written as WAV; returns its path and beat times.

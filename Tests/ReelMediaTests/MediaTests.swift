@@ -45,11 +45,15 @@ struct FilterGraphTests {
         #expect(graph.contains("trim=end_frame=66"))          // 60 frames + half of 12
         #expect(graph.contains("loudnorm=I=-14.000000"))
         #expect(graph.contains("afade=t=out"))
-        let args = TimelineRenderer.arguments(timeline, output: "o.mp4")
+        let args = try TimelineRenderer.arguments(timeline, output: "o.mp4", audio: MediaInput.own("song.wav", demuxer: "wav"))
         #expect(args.contains("+faststart"))
         #expect(args[args.firstIndex(of: "-ss")! + 1] == "12.500000")
         #expect(args[args.firstIndex(of: "-crf")! + 1] == "28")
         #expect(args[args.firstIndex(of: "-preset")! + 1] == "veryfast")
+        // Every input is opened by a named demuxer, local files only: the clips as MP4, the song as it was probed.
+        #expect(args.indices.filter { args[$0] == "-f" }.map { args[$0 + 1] } == ["mov", "mov", "mov", "wav", "mp4"])
+        #expect(args.filter { $0 == "-protocol_whitelist" }.count == 4)
+        #expect(throws: ReelError.self) { try TimelineRenderer.arguments(timeline, output: "o.mp4", audio: nil) }
     }
 }
 

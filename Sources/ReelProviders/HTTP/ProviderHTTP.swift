@@ -194,7 +194,10 @@ public struct ProviderHTTP: Sendable {
     public func check(_ path: String, is kind: OutputKind) async throws {
         let info: MediaInfo
         do { info = try await probe.probe(path) }
-        catch let error as ReelError { throw ProviderHTTPError.notMedia("the file is not \(kind.rawValue) (\(error.message))") }
+        catch let error as ReelError {
+            if let refused = error.cause as? RefusedMedia { throw ProviderHTTPError.notMedia("the file is \(refused.what), not plain \(kind.rawValue)") }
+            throw ProviderHTTPError.notMedia("the file is not \(kind.rawValue) (\(error.message))")
+        }
         let ok: Bool
         switch kind {
         case .video: ok = info.video != nil && !info.isImage

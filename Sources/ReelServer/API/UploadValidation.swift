@@ -15,7 +15,7 @@ struct ValidatedMedia: Sendable, Equatable {
     var height: Int?
 }
 
-/// Judges uploads by what they are: a magic-number check first, then ffprobe, then the limits.
+/// Judges uploads by what they are: a magic-number check first, then ffprobe (allowed demuxers only), then the limits.
 struct UploadValidator: Sendable {
     let probe: MediaProbe
     let limits: ServiceLimits
@@ -25,13 +25,26 @@ struct UploadValidator: Sendable {
         guard size > 0 else { throw Problem.invalid("the uploaded file is empty") }
         // ffprobe follows playlists and concat lists to other files and URLs: only known binary containers reach it.
         guard Self.sniff(path) else {
+            if let playlist = MediaProbe.playlist(inFileAt: path) {
+                throw Problem(.unsupportedMediaType, "not-media",
+                              "the file is refused: it is \(playlist); only plain audio, image and video files are accepted")
+            }
             throw Problem(.unsupportedMediaType, "not-media", "the file is not an audio, image or video file this server accepts")
         }
         let info: MediaInfo
         do {
+            // Only an allowed demuxer reads the file, and only as a local file (MediaProbe): a playlist, concat list or
+            // image-sequence name behind a media header is refused before it opens anything.
             info = try await probe.probe(path)
+        } catch let error as ReelError where error.cause is RefusedMedia {
+            let refused = error.cause as! RefusedMedia
+            if refused.tooLarge { throw Problem.invalid("the file holds \(refused.what)") }
+            throw Problem(.unsupportedMediaType, "not-media",
+                          "the file is refused: it is \(refused.what); only plain audio, image and video files are accepted")
         } catch let error as ReelError where error.code == .notMedia || error.code == .fileNotFound || error.code == .badInput {
             throw Problem(.unsupportedMediaType, "not-media", "the file is not an audio, image or video file ffmpeg can read")
+        } catch let error as ReelError where error.code == .processTimedOut {
+            throw Problem.invalid("the file could not be read in the time allowed; it may be damaged")
         }
         guard let media = Self.classify(info) else {
             throw Problem(.unsupportedMediaType, "not-media",

@@ -162,9 +162,9 @@ extension JobWorker {
 
         let thumbnail = (scratch as NSString).appendingPathComponent("out/thumbnail.jpg")
         let at = min(1.0, max(0, outcome.manifest.video.duration / 2))
-        _ = try await runner.runChecked("ffmpeg", ["-hide_banner", "-loglevel", "error", "-y", "-ss", String(format: "%.3f", at),
-                                                   "-i", outcome.video, "-frames:v", "1", "-q:v", "4", thumbnail],
-                                        failure: .renderFailed, what: "making the thumbnail")
+        try await runner.ffmpeg(["-ss", String(format: "%.3f", at)] + MediaInput.own(outcome.video).arguments
+                                + ["-frames:v", "1", "-q:v", "4", thumbnail],
+                                failure: .renderFailed, what: "making the thumbnail", timeout: ProcessDeadline.quick)
 
         var manifest = outcome.manifest
         manifest.video.path = outputs.video

@@ -55,6 +55,8 @@ public enum FakeFault: Sendable, Hashable {
     case truncateDownload
     /// (download only) 200 with `Content-Type: text/html` and an HTML page instead of the file.
     case wrongOutputType
+    /// (download only) 200 with the bytes of this local file (a hostile-media corpus entry) instead of the output.
+    case serveFile(path: String, contentType: String)
 }
 
 /// Which requests a fault applies to. `.any` matches every request (including ones no other case names).
@@ -138,7 +140,7 @@ struct FaultQueue {
     static func standardApplicable(_ fault: FakeFault, _ endpoint: FakeEndpoint?) -> Bool {
         switch fault {
         case .dropAfterCreate, .predictionFails: endpoint == .create
-        case .truncateDownload, .wrongOutputType: endpoint == .download
+        case .truncateDownload, .wrongOutputType, .serveFile: endpoint == .download
         case .expireOutputs: endpoint == .create || endpoint == .get || endpoint == .download
         default: true
         }

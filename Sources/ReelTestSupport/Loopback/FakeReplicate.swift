@@ -605,6 +605,9 @@ public actor FakeReplicate: LoopbackFake {
             return .text(status: 200, "<!DOCTYPE html><html><body><h1>Welcome</h1><p>This is not a video.</p></body></html>",
                          contentType: "text/html; charset=utf-8")
         }
+        if case .serveFile(let path, let type)? = fault, let data = FileManager.default.contents(atPath: path) {
+            return .respond(status: 200, headers: [("Content-Type", type)], body: data)
+        }
         guard let data = FileManager.default.contents(atPath: file.path) else {
             return FakeUtil.problem(500, "Internal Server Error", "fake output file vanished")
         }
