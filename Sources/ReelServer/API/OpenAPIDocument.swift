@@ -129,6 +129,15 @@ enum OpenAPIDocument {
     static let notFound = problem("No such resource, or it belongs to another user.")
     static let invalid = problem("The request is well-formed but its values are not acceptable.")
     static let conflict = problem("The resource is not in a state that allows this.")
+    /// One event of the `text/event-stream` (each event is checked against this, as OpenAPI 3.2's `itemSchema` does).
+    static var serverSentEvent: JSONValue {
+        object(["id": ["type": "string", "pattern": "^[0-9]+$", "description": "The Event's id: resume after it."],
+                "event": ["type": "string", "enum": .array(JobEventType.allCases.map { .string($0.rawValue) })],
+                "data": ["type": "string", "contentMediaType": "application/json", "contentSchema": ref("Event"),
+                         "description": "The Event as JSON."],
+                "retry": ["type": "integer", "minimum": 0]],
+               required: ["id", "event", "data"], description: "One Server-Sent Event.")
+    }
     static let tooManyStreams = problem("Too many requests a minute, or too many live event streams open for this user.",
                                         retryAfter: true)
     static let staleSession = problem("A browser session signed in too long ago (5 minutes by default): sign in again or send the key itself.")
@@ -298,7 +307,7 @@ enum OpenAPIDocument {
                 "get": op("projectEvents", "events", "Live progress of the project's jobs as Server-Sent Events",
                           parameters: [project, param("lastEventId"), param("after")],
                           responses: ["200": ["description": "A `text/event-stream`: `id:`, `event:` (the event type) and `data:` (an Event as JSON) per event, and `:` heartbeat comments. The server ends it after its maximum lifetime (1 h by default) or when its key or session is revoked or ended; resume with `Last-Event-ID`.",
-                                              "content": ["text/event-stream": ["schema": ["type": "string"]]]],
+                                              "content": ["text/event-stream": ["schema": serverSentEvent]]],
                                       "404": notFound, "429": tooManyStreams],
                           description: "Resume after the last event seen with `Last-Event-ID` (browsers send it on reconnect) or `?after=`."),
             ],
