@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReelCore
+import ReelMedia
 import Synchronization
 
 /// The entry point behind the `reelsmith` executable: parsing, signals, error lines and exit codes
@@ -28,6 +29,8 @@ public enum CLI {
         var configuration: Configuration?
         if command is any ConfiguredCommand {
             do { configuration = try Configuration.fromProcess() } catch { return fail(error, json: wantsJSON, interrupted: false) }
+            // The one process-wide switch: every ffmpeg/ffprobe child of this process logs its command line with `debug`.
+            SubprocessRunner.logsCommands = configuration?.debug ?? false
         }
         let interrupted = Atomic<Bool>(false)
         let work = Task { [configuration] in

@@ -76,6 +76,7 @@ struct Configuration: Sendable {
 
         let defaults = WorkerSettings(scratchRoot: (data as NSString).appendingPathComponent("work"))
         var worker = defaults
+        worker.privateTexts = Self.privateTexts(dataDirectory: data, s3: s3, databaseURL: databaseURL)
         worker.lease = try r.seconds(.leaseSeconds, default: defaults.lease)
         worker.pollInterval = try r.seconds(.pollSeconds, default: defaults.pollInterval)
         worker.drainGrace = try r.seconds(.drainSeconds, default: defaults.drainGrace)
@@ -93,12 +94,42 @@ struct Configuration: Sendable {
         limits.pollSeconds = try r.positive(.streamPollSeconds, default: limits.pollSeconds)
         limits.sessionTTL = try r.seconds(.sessionSeconds, default: limits.sessionTTL)
         limits.presignExpiry = try r.seconds(.presignSeconds, default: limits.presignExpiry)
+        limits.signInsPerMinute = try r.whole(.signInsPerMinute, in: 1...Int.max, default: limits.signInsPerMinute)!
+        limits.failedAuthenticationsPerMinute = try r.whole(.failedAuthenticationsPerMinute, in: 1...Int.max,
+                                                            default: limits.failedAuthenticationsPerMinute)!
+        limits.trustForwardedFor = try r.flag(.trustForwardedFor, default: limits.trustForwardedFor)!
+        limits.freshSignInWindow = try r.seconds(.freshSignInWindowSeconds, default: limits.freshSignInWindow)
+        limits.maxStreamsPerUser = try r.whole(.maxStreamsPerUser, in: 1...Int.max, default: limits.maxStreamsPerUser)!
+        limits.eventPageSize = try r.whole(.eventPageSize, in: 1...1000, default: limits.eventPageSize)!
+        limits.maxStreamSeconds = try r.positive(.maxStreamSeconds, default: limits.maxStreamSeconds)
+        limits.streamCredentialCheckSeconds = try r.positive(.streamCredentialCheckSeconds, default: limits.streamCredentialCheckSeconds)
+        limits.maxPartHeaderBytes = try r.whole(.maxPartHeaderBytes, in: 1...Int.max, default: limits.maxPartHeaderBytes)!
+        limits.maxMultipartParts = try r.whole(.maxMultipartParts, in: 1...Int.max, default: limits.maxMultipartParts)!
+        limits.maxFormFieldBytes = try r.whole(.maxFormFieldBytes, in: 1...Int.max, default: limits.maxFormFieldBytes)!
+        limits.multipartOverheadBytes = Int64(try r.whole(.multipartOverheadBytes, in: 1...Int.max, default: Int(limits.multipartOverheadBytes))!)
+        limits.stagingUploadMaxAge = try r.seconds(.stagingUploadMaxAgeSeconds, default: limits.stagingUploadMaxAge)
+        limits.leftoverFileMaxAge = try r.seconds(.leftoverFileMaxAgeSeconds, default: limits.leftoverFileMaxAge)
+        limits.sweepInterval = try r.seconds(.sweepIntervalSeconds, default: limits.sweepInterval)
+        // One cap for both: the API refuses longer asks, the worker cuts whatever else asks for more.
+        limits.maxVideoSeconds = try r.positive(.maxVideoSeconds, default: limits.maxVideoSeconds)
+        worker.maxVideoSeconds = limits.maxVideoSeconds
+        limits.projectDeleteWait = try r.seconds(.projectDeleteWaitSeconds, default: limits.projectDeleteWait)
 
         let database: DatabaseLocation = databaseURL.map { .postgres(url: $0) }
             ?? .sqlite(path: (data as NSString).appendingPathComponent("reelsmith.sqlite"))
         return Configuration(file: r.filePath, dataDirectory: data, debug: debug, providers: providers, database: database, s3: s3,
                              host: host, port: port, publicURL: publicURL, worker: worker, sceneConcurrency: sceneConcurrency,
                              limits: limits, report: r.ordered())
+    }
+
+    /// What job errors and events must never show users: where this service keeps things (the data directory's full
+    /// path, the bucket, the storage and database hosts).
+    static func privateTexts(dataDirectory: String, s3: S3Config?, databaseURL: String?) -> [String] {
+        // The absolute path only: a relative `data` would blank out the word wherever it appears.
+        var texts = [URL(fileURLWithPath: dataDirectory).standardizedFileURL.path]
+        if let s3 { texts += [s3.bucket, s3.endpoint.host].compactMap { $0 } }
+        if let host = databaseURL.flatMap({ URLComponents(string: $0)?.host }), !host.isEmpty { texts.append(host) }
+        return texts
     }
 
     /// The settings of this process: the one place the CLI reads its environment.

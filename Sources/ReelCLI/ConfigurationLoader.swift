@@ -75,6 +75,23 @@ struct ConfigurationKey: Sendable, Hashable {
     static let streamPollSeconds = Self("streamPollSeconds", "REELSMITH_STREAM_POLL_SECONDS")
     static let sessionSeconds = Self("sessionSeconds", "REELSMITH_SESSION_SECONDS")
     static let presignSeconds = Self("presignSeconds", "REELSMITH_PRESIGN_SECONDS")
+    static let signInsPerMinute = Self("signInsPerMinute", "REELSMITH_SIGN_INS_PER_MINUTE")
+    static let failedAuthenticationsPerMinute = Self("failedAuthenticationsPerMinute", "REELSMITH_FAILED_AUTHENTICATIONS_PER_MINUTE")
+    static let trustForwardedFor = Self("trustForwardedFor", "REELSMITH_TRUST_FORWARDED_FOR")
+    static let freshSignInWindowSeconds = Self("freshSignInWindowSeconds", "REELSMITH_FRESH_SIGN_IN_WINDOW_SECONDS")
+    static let maxStreamsPerUser = Self("maxStreamsPerUser", "REELSMITH_MAX_STREAMS_PER_USER")
+    static let eventPageSize = Self("eventPageSize", "REELSMITH_EVENT_PAGE_SIZE")
+    static let maxStreamSeconds = Self("maxStreamSeconds", "REELSMITH_MAX_STREAM_SECONDS")
+    static let streamCredentialCheckSeconds = Self("streamCredentialCheckSeconds", "REELSMITH_STREAM_CREDENTIAL_CHECK_SECONDS")
+    static let maxPartHeaderBytes = Self("maxPartHeaderBytes", "REELSMITH_MAX_PART_HEADER_BYTES")
+    static let maxMultipartParts = Self("maxMultipartParts", "REELSMITH_MAX_MULTIPART_PARTS")
+    static let maxFormFieldBytes = Self("maxFormFieldBytes", "REELSMITH_MAX_FORM_FIELD_BYTES")
+    static let multipartOverheadBytes = Self("multipartOverheadBytes", "REELSMITH_MULTIPART_OVERHEAD_BYTES")
+    static let stagingUploadMaxAgeSeconds = Self("stagingUploadMaxAgeSeconds", "REELSMITH_STAGING_UPLOAD_MAX_AGE_SECONDS")
+    static let leftoverFileMaxAgeSeconds = Self("leftoverFileMaxAgeSeconds", "REELSMITH_LEFTOVER_FILE_MAX_AGE_SECONDS")
+    static let sweepIntervalSeconds = Self("sweepIntervalSeconds", "REELSMITH_SWEEP_INTERVAL_SECONDS")
+    static let maxVideoSeconds = Self("maxVideoSeconds", "REELSMITH_MAX_VIDEO_SECONDS")
+    static let projectDeleteWaitSeconds = Self("projectDeleteWaitSeconds", "REELSMITH_PROJECT_DELETE_WAIT_SECONDS")
 
     /// Every setting, in the order `doctor` prints them. A file key not in here stops start-up.
     static let all: [ConfigurationKey] = [
@@ -85,6 +102,10 @@ struct ConfigurationKey: Sendable, Hashable {
         .leaseSeconds, .pollSeconds, .drainSeconds, .sceneConcurrency,
         .maxAudioBytes, .maxImageBytes, .maxVideoBytes, .maxMediaSeconds, .maxDimension, .requestsPerMinuteOverride,
         .concurrentJobRetryAfterSeconds, .heartbeatSeconds, .streamPollSeconds, .sessionSeconds, .presignSeconds,
+        .signInsPerMinute, .failedAuthenticationsPerMinute, .trustForwardedFor, .freshSignInWindowSeconds,
+        .maxStreamsPerUser, .eventPageSize, .maxStreamSeconds, .streamCredentialCheckSeconds,
+        .maxPartHeaderBytes, .maxMultipartParts, .maxFormFieldBytes, .multipartOverheadBytes,
+        .stagingUploadMaxAgeSeconds, .leftoverFileMaxAgeSeconds, .sweepIntervalSeconds, .maxVideoSeconds, .projectDeleteWaitSeconds,
     ]
 }
 

@@ -40,6 +40,9 @@ struct ConfigurationTests {
         // Every key is read (and so shown by doctor), each once, all from their defaults.
         #expect(c.report.map(\.key) == ConfigurationKey.all.map(\.key))
         #expect(c.report.allSatisfy { $0.source == .default })
+
+        let socket = "postgres+uds://reel@localhost/var/run/postgresql/.s.PGSQL.5432#reels"
+        #expect(try Configuration.load(environment: ["DATABASE_URL": socket]).database == .postgres(url: socket))
     }
 
     @Test func environmentOverridesTheFileWhichOverridesDefaults() throws {
@@ -64,6 +67,28 @@ struct ConfigurationTests {
         #expect(s3.bucket == "reel-media" && s3.secretAccessKey == "file-secret" && s3.forcePathStyle)
         #expect(try Self.entry(c, "publicURL").source == .default)
         #expect(try Self.entry(c, "s3ForcePathStyle").source == .default)
+    }
+
+    @Test func theServersLimitsAreSettings() throws {
+        let (dir, path) = try Self.file("""
+            {"maxVideoSeconds": 120, "trustForwardedFor": true, "eventPageSize": 50, "freshSignInWindowSeconds": 60,
+             "maxPartHeaderBytes": 4096, "sweepIntervalSeconds": 30, "dataDirectory": "/srv/reel-data",
+             "s3Bucket": "reel-media", "s3AccessKeyId": "AKID", "s3SecretAccessKey": "x", "s3Endpoint": "http://minio.internal:9000"}
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = try Configuration.load(environment: ["REELSMITH_CONFIG": path, "REELSMITH_MAX_STREAMS_PER_USER": "3",
+                                                     "REELSMITH_SIGN_INS_PER_MINUTE": "4", "DATABASE_URL": "postgres://u:p@db.internal/reels"])
+        #expect(c.limits.maxVideoSeconds == 120 && c.worker.maxVideoSeconds == 120, "one cap for the API and the worker")
+        #expect(c.limits.trustForwardedFor && c.limits.eventPageSize == 50 && c.limits.freshSignInWindow == .seconds(60))
+        #expect(c.limits.maxPartHeaderBytes == 4096 && c.limits.sweepInterval == .seconds(30))
+        #expect(c.limits.maxStreamsPerUser == 3 && c.limits.signInsPerMinute == 4)
+        #expect(Set(c.worker.privateTexts) == ["/srv/reel-data", "reel-media", "minio.internal", "db.internal"])
+
+        for bad in [#"{"eventPageSize": 0}"#, #"{"maxVideoSeconds": -60}"#, #"{"trustForwardedFor": 1}"#] {
+            try Data(bad.utf8).write(to: URL(fileURLWithPath: path))
+            let error = try #require(Self.failure(["REELSMITH_CONFIG": path]), "\(bad) was accepted")
+            #expect(error.isUserInput && error.message.contains(path))
+        }
     }
 
     @Test func anUnknownKeyStopsStartUpNamingItAndTheFile() throws {
@@ -193,6 +218,37 @@ struct ConfigurationTests {
         #expect(human.exitCode == 0, "\(human.stderr)")
         for s in secrets { #expect(!human.stdout.contains(s) && !human.stderr.contains(s), "\(s) printed") }
         #expect(human.stdout.contains("replicateApiToken") && human.stdout.contains("<redacted>"))
+    }
+
+    @Test func debugFromTheFileReachesTheProcessRunner() async throws {
+        let (dir, path) = try Self.file(#"{"debug": true}"#)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // doctor runs `ffmpeg -version` through the process runner.
+        let env = ["REELSMITH_CONFIG": path, "REELSMITH_DEBUG": "", "REELSMITH_DATA": dir + "/data"]
+        let r = try await ReelsmithProcess.runAsync(["doctor", "--offline"], in: dir, environment: env).result
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("reelsmith: run: ffmpeg"), "\(r.stderr)")
+        let quiet = try await ReelsmithProcess.runAsync(["doctor", "--offline"], in: dir,
+                                                        environment: env.merging(["REELSMITH_DEBUG": "0"]) { $1 }).result
+        #expect(quiet.exitCode == 0 && !quiet.stderr.contains("reelsmith: run:"), "the environment overrides the file")
+    }
+
+    /// Settings are read in ReelCLI only: no module below it looks a setting up in the environment. (ReelMedia hands
+    /// its children a filtered copy of the environment: that passes variables on, it reads no setting.)
+    @Test func nothingBelowTheCompositionRootReadsTheEnvironment() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
+        let sources = root.appendingPathComponent("Sources")
+        let files = FileManager.default.enumerator(atPath: sources.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+        var readers: [String] = []
+        for file in files where !file.hasPrefix("ReelCLI/") && !file.hasPrefix("ReelTestSupport/") {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where (line.contains("processInfo.environment") || line.contains("getenv(")) && !line.contains("childEnvironment(from:") {
+                readers.append("\(file):\(n + 1)")
+            }
+        }
+        #expect(readers.isEmpty, "settings read outside ReelCLI: \(readers)")
     }
 
     @Test func aBadSettingStopsTheCommandWithExitTwo() async throws {
