@@ -38,6 +38,9 @@ public struct FFmpegPCMSource: PCMSource {
             if let refused = e.cause as? RefusedMedia {
                 throw ReelError(.notAudio, "the audio file '\(name)' is refused: it is \(refused.what), not a plain audio file", cause: refused)
             }
+            if let stopped = e.cause as? ProcessTimedOut {
+                throw ReelError(.notAudio, "the audio file '\(name)' could not be read within \(ProcessTimedOut.describe(stopped.timeout)); it is damaged or made to stall a reader", cause: stopped)
+            }
             throw ReelError(.notAudio, "the audio file '\(name)' could not be decoded: it is not an audio file", cause: e)
         }
         guard info.audio != nil else {

@@ -109,12 +109,18 @@ public struct MediaProbe: Sendable {
     /// ffprobe restricted to the allowed demuxers: `-format_whitelist` stops any other one right after the format probe,
     /// before it reads its header (where a playlist would open the files it names); `-protocol_whitelist file` keeps
     /// every open local; `-max_pixels` bounds what a decoder allocates for a picture.
+    /// A probe that passes its deadline is a file no reader should wait on: `.notMedia` naming it (the cause says why).
     func ffprobe(_ absolutePath: String, forcing demuxer: String?) async throws -> ProcessOutput {
-        try await runner.run("ffprobe", ["-v", "error", "-hide_banner", "-max_pixels", String(MediaInput.maxPixels),
-                                         "-format_whitelist", MediaDemuxers.whitelist, "-protocol_whitelist", "file"]
-                                        + (demuxer.map { ["-f", $0] } ?? [])
-                                        + ["-print_format", "json", "-show_format", "-show_streams", "-i", "file:" + absolutePath],
-                             stdoutLimit: 4 << 20, timeout: timeout)
+        do {
+            return try await runner.run("ffprobe", ["-v", "error", "-hide_banner", "-max_pixels", String(MediaInput.maxPixels),
+                                                    "-format_whitelist", MediaDemuxers.whitelist, "-protocol_whitelist", "file"]
+                                                   + (demuxer.map { ["-f", $0] } ?? [])
+                                                   + ["-print_format", "json", "-show_format", "-show_streams", "-i", "file:" + absolutePath],
+                                        stdoutLimit: 4 << 20, timeout: timeout)
+        } catch let error as ReelError where error.code == .processTimedOut {
+            throw ReelError(.notMedia, "'\(absolutePath)' could not be read within \(ProcessTimedOut.describe(timeout)) (ffprobe was stopped); it is damaged or made to stall a reader",
+                            cause: error.cause)
+        }
     }
 
     /// True for a name ffmpeg's image-sequence demuxer expands to other files (`frame%03d.png`, `x%d.jpg`).

@@ -130,6 +130,18 @@ struct HostileMediaTests {
         #expect(checked.code == .processTimedOut && checked.message.hasPrefix("waiting for nothing took longer than"))
     }
 
+    @Test func aProbePastItsDeadlineRefusesTheFileByName() async throws {
+        let dir = try Fixtures.temporaryDirectory("probe-stall")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("RIFF".utf8).write(to: URL(fileURLWithPath: "\(dir)/stall.wav"))
+        let probe = MediaProbe(runner: StalledRunner(), timeout: .seconds(7))
+        let error = try #require(await refusal { _ = try await probe.probe("\(dir)/stall.wav") })
+        #expect(error.code == .notMedia && error.cause is ProcessTimedOut)
+        #expect(error.message.contains("stall.wav") && error.message.contains("7 s"), "\(error.message)")
+        let song = try #require(await refusal { _ = try await FFmpegPCMSource(runner: StalledRunner()).decode(path: "\(dir)/stall.wav", sampleRate: 22_050) })
+        #expect(song.code == .notAudio && song.message.contains("stall.wav"), "\(song.message)")
+    }
+
     @Test func ffmpegRunsStartWithTheRunnersPreamble() async throws {
         let runner = RecordingRunner()
         try await runner.ffmpeg(["-i", "x"], failure: .processFailed, what: "x")
@@ -149,5 +161,14 @@ final class RecordingRunner: ProcessRunner, @unchecked Sendable {
              onStdout: (@Sendable (UnsafeRawBufferPointer) throws -> Void)?) async throws -> ProcessOutput {
         lock.withLock { recorded.append((tool, arguments)) }
         return ProcessOutput(exitCode: 0, stdout: Data(), stderrTail: "")
+    }
+}
+
+/// A runner whose every child passes its deadline (as `SubprocessRunner` reports it).
+struct StalledRunner: ProcessRunner {
+    func run(_ tool: String, _ arguments: [String], stdoutLimit: Int, timeout: Duration,
+             onStdout: (@Sendable (UnsafeRawBufferPointer) throws -> Void)?) async throws -> ProcessOutput {
+        let stopped = ProcessTimedOut(tool: tool, timeout: timeout)
+        throw ReelError(.processTimedOut, stopped.description, cause: stopped)
     }
 }

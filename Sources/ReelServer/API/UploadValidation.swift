@@ -41,10 +41,10 @@ struct UploadValidator: Sendable {
             if refused.tooLarge { throw Problem.invalid("the file holds \(refused.what)") }
             throw Problem(.unsupportedMediaType, "not-media",
                           "the file is refused: it is \(refused.what); only plain audio, image and video files are accepted")
+        } catch let error as ReelError where error.cause is ProcessTimedOut {
+            throw Problem.invalid("the file could not be read in the time allowed; it may be damaged")
         } catch let error as ReelError where error.code == .notMedia || error.code == .fileNotFound || error.code == .badInput {
             throw Problem(.unsupportedMediaType, "not-media", "the file is not an audio, image or video file ffmpeg can read")
-        } catch let error as ReelError where error.code == .processTimedOut {
-            throw Problem.invalid("the file could not be read in the time allowed; it may be damaged")
         }
         guard let media = Self.classify(info) else {
             throw Problem(.unsupportedMediaType, "not-media",
