@@ -91,5 +91,7 @@ import Testing
         // Still serving.
         let health = try await LoopbackClient.send("GET", "http://127.0.0.1:\(served.port)/healthz")
         #expect(health.status == 200)
+        served.server.signal(SIGTERM)
+        #expect(await served.server.exit() == 0, "\(served.server.stderr)")
     }
 }
