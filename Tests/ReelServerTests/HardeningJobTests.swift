@@ -176,6 +176,21 @@ struct HardeningJobTests {
         }
     }
 
+    @Test func aPlanStoredWithAScratchPathIsShownByAsset() async throws {
+        try await withAPIServer { server in
+            let (_, key) = try await server.user()
+            let project = try await server.project(key: key)
+            let asset = UUID()
+            var plan = apiPlan(scenes: 2)
+            plan.scenes[0].source = SceneSource(provider: "user-media", model: "image",
+                                                media: "/var/lib/reelsmith/work/job-1-1/input/media/000-\(asset.uuidString.lowercased()).png")
+            try await server.store.setPlan(projectId: project, plan: plan)
+            let shown = try await server.send(.GET, "/api/projects/\(project)", key: key)
+            #expect(shown.json["plan"]?["scenes"]?.arrayValue?.first?["source"]?["media"] == .string("asset:\(asset.uuidString.lowercased())"))
+            #expect(!shown.text.contains("/var/lib"), "\(shown.text)")
+        }
+    }
+
     @Test func jobErrorsAndEventsShowNoServerPathsOrWorkerNames() async throws {
         let bench = try await WorkerBench.open("hardening-leaks")
         let project = try await bench.project(duration: 3, songSeconds: 6)

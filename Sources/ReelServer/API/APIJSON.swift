@@ -179,7 +179,8 @@ struct ProjectJSON: Encodable, Sendable {
         try c.encode(p.mode, forKey: .mode)
         try c.encode(p.seed, forKey: .seed)
         try c.encode(p.audioAssetId, forKey: .audioAssetId)
-        try c.encode(p.plan, forKey: .plan)
+        // Plans stored before they named media by asset held a worker's scratch paths: shown by asset too.
+        try c.encode(p.plan.map { JobWorker.referencingAssets($0, mediaAssets: [:]) }, forKey: .plan)
         try c.encode(p.createdAt, forKey: .createdAt)
         try c.encode(p.updatedAt, forKey: .updatedAt)
     }
