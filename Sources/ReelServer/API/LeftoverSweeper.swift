@@ -82,7 +82,7 @@ struct LeftoverSweeper: Sendable {
     func run() async {
         while !Task.isCancelled {
             await sweep()
-            try? await Task.sleep(for: services.limits.sweepInterval)
+            try? await Task.sleep(for: max(services.limits.sweepInterval, .seconds(1)))
         }
     }
 
