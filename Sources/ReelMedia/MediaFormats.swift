@@ -30,6 +30,12 @@ public enum MediaDemuxers {
         allowed.first { $0.demuxer == demuxer }?.label ?? demuxer
     }
 
+    /// Why a refused demuxer is refused: it reads other files, or it is just not a format Reelsmith takes.
+    static func refusal(_ demuxer: String) -> RefusedMedia {
+        let what = describeRefused(demuxer)
+        return RefusedMedia(what: what, reason: ["hls", "applehttp", "dash", "concat", "image2"].contains(demuxer) ? .readsOtherFiles : .unsupported)
+    }
+
     /// What a refused demuxer means, for the person whose file it is.
     public static func describeRefused(_ demuxer: String) -> String {
         switch demuxer {
@@ -49,10 +55,17 @@ public enum MediaDemuxers {
 
 /// Why a file was refused before any demuxer beyond the format probe read it: for messages and problem details.
 public struct RefusedMedia: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Reason: Sendable, Hashable {
+        /// A playlist, concat list, image-sequence name or a file hiding one: made to make ffmpeg open other files.
+        case readsOtherFiles
+        /// A plain format, but the picture it declares is larger than a decoder may allocate for.
+        case tooLarge
+        /// A format Reelsmith does not take (text, subtitles, an unusual container or picture format).
+        case unsupported
+    }
     /// What the file is ("an HLS playlist (…)", "a PNG file with an HLS playlist inside it"), without its path.
     public var what: String
-    /// True when the format is fine but the picture it declares is larger than a decoder may allocate for.
-    public var tooLarge = false
+    public var reason: Reason
     public var description: String { what }
 }
 

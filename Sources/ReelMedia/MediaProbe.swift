@@ -59,24 +59,29 @@ public struct MediaProbe: Sendable {
         if size == 0 { throw ReelError(.notMedia, "'\(path)' is empty") }
         let file = MediaInput(path: path, demuxer: "")
         if Self.isSequencePattern((path as NSString).lastPathComponent) {
-            throw Self.refusal(path, MediaDemuxers.describeRefused("image2"))
+            throw Self.refusal(path, MediaDemuxers.refusal("image2"))
         }
         var out = try await ffprobe(file.path, forcing: nil)
         if let refused = Self.refusedDemuxer(in: out.stderrTail) {
             // A still picture is often claimed by the image-sequence demuxer for its extension alone (ffmpeg's own
             // JPEGs are): its content says which single-picture demuxer reads it instead.
             guard refused == "image2", let still = Self.stillImageDemuxer(path) else {
-                throw Self.refusal(path, Self.refusalText(demuxer: refused, path: path))
+                if refused == "image2" {
+                    // Claimed for its extension alone, and not a picture format we read: not a sequence, just unsupported.
+                    throw Self.refusal(path, RefusedMedia(what: "a picture in a format that is not accepted (PNG, JPEG, WebP, GIF, BMP and TIFF are)",
+                                                          reason: .unsupported))
+                }
+                throw Self.refusal(path, Self.refusal(demuxer: refused, path: path))
             }
             out = try await ffprobe(file.path, forcing: still)
             if let again = Self.refusedDemuxer(in: out.stderrTail) {
-                throw Self.refusal(path, Self.refusalText(demuxer: again, path: path))
+                throw Self.refusal(path, Self.refusal(demuxer: again, path: path))
             }
         }
         let log = out.stderrTail
         if let (w, h) = Self.oversizedPicture(in: log) {
             let what = "a picture of \(w)×\(h) pixels, more than the \(MediaInput.maxPixels / 1_000_000)-megapixel limit"
-            throw ReelError(.notMedia, "'\(path)' holds \(what)", cause: RefusedMedia(what: what, tooLarge: true))
+            throw ReelError(.notMedia, "'\(path)' holds \(what)", cause: RefusedMedia(what: what, reason: .tooLarge))
         }
         guard out.exitCode == 0, let raw = try? JSONDecoder().decode(RawProbe.self, from: out.stdout), let format = raw.format else {
             let why = log.split(separator: "\n").last.map { String($0).replacingOccurrences(of: "file:" + file.path + ": ", with: "") } ?? "unreadable"
@@ -84,10 +89,11 @@ public struct MediaProbe: Sendable {
         }
         let formatName = format.format_name ?? "unknown"
         guard let demuxer = MediaDemuxers.demuxer(forFormatName: formatName) else {
-            throw Self.refusal(path, MediaDemuxers.describeRefused(formatName))
+            throw Self.refusal(path, MediaDemuxers.refusal(formatName))
         }
         if let marker = PlaylistMarkers.find(in: path) {
-            throw Self.refusal(path, "a \(MediaDemuxers.label(demuxer)) file with \(marker.what) inside it (at byte \(marker.offset))")
+            throw Self.refusal(path, RefusedMedia(what: "a \(MediaDemuxers.label(demuxer)) file with \(marker.what) inside it (at byte \(marker.offset))",
+                                                  reason: .readsOtherFiles))
         }
         let streams = (raw.streams ?? []).map { s in
             MediaInfo.Stream(kind: s.codec_type ?? "unknown", codec: s.codec_name ?? "unknown", width: s.width, height: s.height,
@@ -154,8 +160,8 @@ public struct MediaProbe: Sendable {
     /// refuses a file before probing it and wants to say why).
     public static func playlist(inFileAt path: String) -> String? { PlaylistMarkers.find(in: path)?.what }
 
-    static func refusal(_ path: String, _ what: String) -> ReelError {
-        ReelError(.notMedia, "'\(path)' is \(what); only plain audio, image and video files are opened", cause: RefusedMedia(what: what))
+    static func refusal(_ path: String, _ refused: RefusedMedia) -> ReelError {
+        ReelError(.notMedia, "'\(path)' is \(refused.what); only plain audio, image and video files are opened", cause: refused)
     }
 
     /// The demuxer ffprobe detected but the whitelist refused: its log line reads `[hls @ 0x…] Format not on whitelist`.
@@ -167,13 +173,14 @@ public struct MediaProbe: Sendable {
         return nil
     }
 
-    static func refusalText(demuxer: String, path: String) -> String {
-        let what = MediaDemuxers.describeRefused(demuxer)
+    static func refusal(demuxer: String, path: String) -> RefusedMedia {
+        var refused = MediaDemuxers.refusal(demuxer)
         // The classic polyglot: an ID3 tag (so it looks like an MP3) with a playlist after it.
         let handle = FileHandle(forReadingAtPath: path)
         defer { try? handle?.close() }
         let head = (try? handle?.read(upToCount: 3)) ?? nil
-        return head == Data("ID3".utf8) ? "\(what), behind an MP3 (ID3) tag" : what
+        if head == Data("ID3".utf8), refused.reason == .readsOtherFiles { refused.what += ", behind an MP3 (ID3) tag" }
+        return refused
     }
 
     /// `Picture size 12000x12000 exceeds specified max pixel count` or `is invalid`: the size a header claimed.

@@ -95,17 +95,17 @@ public struct MediaLibrary: Sendable {
             let info: MediaInfo
             do {
                 info = try await probe.probe(path)
-            } catch let error as ReelError where error.cause is RefusedMedia {
+            } catch let error as ReelError where (error.cause as? RefusedMedia).map({ $0.reason != .unsupported }) == true {
                 // Not a stray text file to skip: a file made to make ffmpeg read other files, or a picture no decoder
                 // should allocate for. Say so and stop.
                 let refused = error.cause as! RefusedMedia
-                throw ReelError(.notMedia, refused.tooLarge ? "the media file '\(name)' in '\(directory)' holds \(refused.what)"
+                throw ReelError(.notMedia, refused.reason == .tooLarge ? "the media file '\(name)' in '\(directory)' holds \(refused.what)"
                                     : "the media file '\(name)' in '\(directory)' is refused: it is \(refused.what), not a plain image or video",
                                 cause: refused)
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                skipped.append("\(name): not an image or video")
+                skipped.append("\(name): \(((error as? ReelError)?.cause as? RefusedMedia)?.what ?? "not an image or video")")
                 continue
             }
             guard let video = info.video, (video.width ?? 0) > 0 else {

@@ -38,7 +38,7 @@ struct UploadValidator: Sendable {
             info = try await probe.probe(path)
         } catch let error as ReelError where error.cause is RefusedMedia {
             let refused = error.cause as! RefusedMedia
-            if refused.tooLarge { throw Problem.invalid("the file holds \(refused.what)") }
+            if refused.reason == .tooLarge { throw Problem.invalid("the file holds \(refused.what)") }
             throw Problem(.unsupportedMediaType, "not-media",
                           "the file is refused: it is \(refused.what); only plain audio, image and video files are accepted")
         } catch let error as ReelError where error.cause is ProcessTimedOut {
