@@ -130,6 +130,9 @@ public protocol ObjectStore: Sendable {
     func presignedPut(_ key: String, contentType: String, contentLength: Int64, expires: Duration) async throws -> URL?
     /// Keys under `prefix` whose objects were last written before `date` (for sweeping what was never finished).
     func keys(under prefix: String, writtenBefore date: Date) async throws -> [String]
+    /// Removes what writes started before `date` and never finished left behind (a crash mid-`put`): partial copies
+    /// on disk, unfinished multipart uploads in a bucket. Answers how many were removed.
+    func removeUnfinishedWrites(startedBefore date: Date) async throws -> Int
 }
 
 /// What the store knows of an object.

@@ -352,6 +352,9 @@ import Vapor
         func keys(under prefix: String, writtenBefore date: Date) async throws -> [String] {
             try await inner.keys(under: prefix, writtenBefore: date)
         }
+        func removeUnfinishedWrites(startedBefore date: Date) async throws -> Int {
+            try await inner.removeUnfinishedWrites(startedBefore: date)
+        }
     }
 
     @Test func aReplacementAfterValidationNeverLandsInTheAsset() async throws {

@@ -20,8 +20,9 @@ enum StagingKeys {
 /// - staging objects written before that age, whatever became of their record (a PUT to a URL whose upload was
 ///   already completed leaves one);
 /// - temporary files untouched for `leftoverFileMaxAge`: streamed uploads and downloads in the scratch folder, and
-///   the local object store's hidden partial copies. A file still being written keeps a fresh time, so a sweep never
-///   takes one from under another process sharing the folder.
+///   the object store's unfinished writes (the local folder's hidden partial copies, a bucket's multipart uploads).
+///   A file still being written keeps a fresh time, so a sweep never takes one from under another process sharing
+///   the folder.
 struct LeftoverSweeper: Sendable {
     let services: ServiceContext
     let logger: Logger
@@ -69,11 +70,13 @@ struct LeftoverSweeper: Sendable {
         // Everything in the scratch folder is a streamed upload or a download being checked (and their hidden
         // partial copies).
         swept.files += LeftoverFiles.remove(under: services.scratch, modifiedBefore: fileCutoff) { _ in true }
-        if let local = services.localObjects {
-            swept.files += await local.removeTemporaryFiles(modifiedBefore: fileCutoff)
+        do {
+            swept.files += try await services.objects.removeUnfinishedWrites(startedBefore: fileCutoff)
+        } catch {
+            logger.warning("sweeping unfinished writes in object storage failed (tried again in \(services.limits.sweepInterval)): \(error)")
         }
         if swept != Swept() {
-            logger.info("swept \(swept.pendingUploads) stale direct uploads, \(swept.stagingObjects) staging objects and \(swept.files) leftover temporary files")
+            logger.info("swept \(swept.pendingUploads) stale direct uploads, \(swept.stagingObjects) staging objects and \(swept.files) leftover temporary files or unfinished writes")
         }
         return swept
     }

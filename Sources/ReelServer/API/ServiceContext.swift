@@ -80,7 +80,8 @@ public struct ServiceLimits: Sendable, Equatable {
     public var multipartOverheadBytes: Int64 = 1 << 20
     /// A direct upload not completed within this time (its row, its staging object) is swept; at least `presignExpiry`.
     public var stagingUploadMaxAge: Duration = .seconds(3600)
-    /// A temporary file untouched for this long is a crash's leftover (upload scratch, the local store's hidden files).
+    /// A temporary file or write untouched for this long is a crash's leftover (upload scratch; the object store's
+    /// unfinished writes: the local folder's hidden partial copies, a bucket's multipart uploads).
     public var leftoverFileMaxAge: Duration = .seconds(3600)
     /// How often the server sweeps stale direct uploads and leftover files (also once at start).
     public var sweepInterval: Duration = .seconds(600)

@@ -96,12 +96,11 @@ public struct LocalObjectStore: ObjectStore {
 
     /// Removes the hidden temporary files that writes interrupted by a crash left beside objects (no key has a
     /// segment starting with `.`), if untouched since `date`: a write still under way keeps touching its file.
-    /// Answers how many were removed.
     @discardableResult
-    public func removeTemporaryFiles(modifiedBefore date: Date) async -> Int {
+    public func removeUnfinishedWrites(startedBefore date: Date) async throws -> Int {
         let root = self.root.path
-        return (try? await runBlocking {
+        return try await runBlocking {
             LeftoverFiles.remove(under: root, modifiedBefore: date) { name in name.hasPrefix(".") }
-        }) ?? 0
+        }
     }
 }

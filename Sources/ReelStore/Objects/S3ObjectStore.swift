@@ -250,12 +250,33 @@ public struct S3ObjectStore: ObjectStore {
 
     /// Upload ids of the bucket's unfinished multipart uploads (for tests and clean-up).
     func pendingMultipartUploads() async throws -> [String] {
+        try await unfinishedMultipartUploads().map(\.uploadId)
+    }
+
+    /// The bucket's unfinished multipart uploads (the first 1000: a sweep that finds more takes the rest next time).
+    func unfinishedMultipartUploads() async throws -> [(key: String, uploadId: String, initiated: Date?)] {
         let response = try await send(.GET, key: nil, query: [("uploads", "")], operation: "ListMultipartUploads")
         let body = await collectText(response, limit: 4 << 20)
         guard (200..<300).contains(Int(response.status.code)) else {
             throw failure(status: Int(response.status.code), body: body, operation: "ListMultipartUploads", key: nil)
         }
-        return S3XML.values(of: "UploadId", in: body)
+        return S3XML.values(of: "Upload", in: body).compactMap { entry in
+            guard let key = S3XML.value(of: "Key", in: entry), let id = S3XML.value(of: "UploadId", in: entry) else { return nil }
+            return (key, id, S3XML.value(of: "Initiated", in: entry).flatMap(S3XML.date))
+        }
+    }
+
+    /// Aborts the multipart uploads started before `date` that a crash left unfinished (S3 keeps and bills their
+    /// parts until then). One whose start S3 does not say is left alone.
+    @discardableResult
+    public func removeUnfinishedWrites(startedBefore date: Date) async throws -> Int {
+        var aborted = 0
+        for upload in try await unfinishedMultipartUploads() {
+            guard let initiated = upload.initiated, initiated < date, (try? ObjectKeys.validate(upload.key)) != nil else { continue }
+            await abortMultipartUpload(upload.key, uploadId: upload.uploadId)
+            aborted += 1
+        }
+        return aborted
     }
 
     // MARK: download
