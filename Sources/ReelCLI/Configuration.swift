@@ -74,7 +74,8 @@ struct Configuration: Sendable {
                                         secretAccessKey: s3Secret, forcePathStyle: s3PathStyle,
                                         name: { r.label(names[$0]!) })
 
-        let defaults = WorkerSettings(scratchRoot: (data as NSString).appendingPathComponent("work"))
+        // Each worker is named when it is made (`ServiceEnvironment.workers`); no host name is looked up for other commands.
+        let defaults = WorkerSettings(name: "", scratchRoot: (data as NSString).appendingPathComponent("work"))
         var worker = defaults
         worker.privateTexts = Self.privateTexts(dataDirectory: data, s3: s3, databaseURL: databaseURL)
         worker.lease = try r.seconds(.leaseSeconds, default: defaults.lease)
