@@ -135,6 +135,23 @@ struct StoreConsistencyTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func aPredictionIsChargedOnceWhoeverMetersIt(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let user = try await store.createUser(name: "once").user
+            let project = try await store.createProject(owner: user.id, fields: ProjectFields(prompt: "neon"))
+            func paid(_ id: String, status: String) -> CostEntry {
+                CostEntry(role: "video.draft", provider: "replicate", model: "m", scene: 0, units: 5, unit: "second", unitPrice: 0.01,
+                          cacheHit: false, predictionId: id, at: Date(), status: status)
+            }
+            // A stopped run metered the prediction it was charged for; the run that resumed the job followed it.
+            try await store.recordCosts(projectId: project.id, jobId: UUID(), userId: user.id, entries: [paid("p-1", status: "canceled")])
+            try await store.recordCosts(projectId: project.id, jobId: UUID(), userId: user.id,
+                                        entries: [paid("p-1", status: "succeeded"), paid("p-2", status: "succeeded")])
+            #expect(abs(try await store.spent(userId: user.id) - 0.1) < 1e-9)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func aProjectWithARunningJobIsDeletedOnlyAfterTheJobStopped(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
             let user = try await store.createUser(name: "delete").user

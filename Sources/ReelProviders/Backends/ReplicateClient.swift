@@ -109,6 +109,8 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
             return result
         } catch let e as ReelError where succeeded && e.code != .outputLost && e.code != .cancelled {
             throw ReelError(.outputLost, e.message, cause: e)
+        } catch where succeeded && (error is CancellationError || (error as? ReelError)?.code == .cancelled) {
+            throw ChargedCancellation(predictionId: id)
         }
     }
 
@@ -271,7 +273,8 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
                 // The caller's task is cancelled, so anything awaited in it is cancelled at once (AHC aborts the
                 // request): the cancel goes out from a fresh task, which does not inherit the cancellation, bounded
                 // by ~10 s so a dead network cannot hold up the caller's cancellation.
-                await detached(timeout: .seconds(10)) { try await self.cancel(predictionId: id, timeout: .seconds(8)) }
+                let charged = await detached(timeout: .seconds(10)) { try await self.cancel(predictionId: id, timeout: .seconds(8)) }
+                if charged == true { throw ChargedCancellation(predictionId: id) }
                 throw CancellationError()
             }
             throw error
@@ -493,14 +496,17 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
         throw fail(.providerUnavailable, "Replicate did not answer for \(what) after \(attempt) attempts (last: \(last))")
     }
 
-    private func cancel(predictionId id: String, timeout: Duration) async throws {
+    /// True when the prediction had already succeeded (Replicate answers a cancel with the prediction): it is charged.
+    @discardableResult
+    private func cancel(predictionId id: String, timeout: Duration) async throws -> Bool {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 let response = try await request(.POST, predictionURL(id) + "/cancel", kind: .other, timeout: timeout)
                 switch response.status {
-                case 200..<300, 404, 409, 422: return   // canceled, unknown, or already finished
+                case 200..<300: return (try? JSONValue.parse(response.body))?["status"]?.stringValue == "succeeded"
+                case 404, 409, 422: return false   // unknown, or already finished
                 case 401, 403: throw authError(response.status)
                 default:
                     guard attempt < 2 else { throw fail(.providerUnavailable, "Replicate did not cancel prediction \(id) (HTTP \(response.status))") }
@@ -513,11 +519,13 @@ public struct ReplicateClient: PredictionBackend, CustomStringConvertible, Custo
     }
 
     /// Runs `work` in a task that does not inherit the caller's cancellation, waiting at most `timeout` for it.
-    private func detached(timeout: Duration, _ work: @escaping @Sendable () async throws -> Void) async {
+    @discardableResult
+    private func detached<T: Sendable>(timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async -> T? {
         let task = Task { try await work() }
         let watchdog = Task { try await Task.sleep(for: timeout); task.cancel() }
-        _ = await task.result
+        let result = await task.result
         watchdog.cancel()
+        return try? result.get()
     }
 
     private func authError(_ status: Int) -> ReelError {

@@ -222,6 +222,16 @@ public struct ModelRunner: Sendable {
         do {
             result = try await routed.backend.run(call, observer: journal)
         } catch {
+            if let charged = error as? ChargedCancellation {
+                // Paid although the run stops: metered at the price asked. Its in-flight note stays, so a run that
+                // resumes the job follows it instead of paying again (the store counts one charge per prediction).
+                await meter.settle(reservation, with: CostEntry(role: request.role.rawValue, provider: entry.provider.rawValue, model: entry.model,
+                                                                scene: request.scene, units: built.units, unit: entry.price.unit,
+                                                                unitPrice: built.unitPrice, cacheHit: false, predictionId: charged.predictionId,
+                                                                at: Date(), kind: kind, status: "canceled", cost: built.estimate))
+                try? FileManager.default.removeItem(atPath: outputDir)
+                throw CancellationError()
+            }
             if let e = error as? ReelError, e.code == .outputLost {
                 // Succeeded and billed, but unusable: the charge is real, so it is metered at the price asked.
                 await clearInFlight(key)

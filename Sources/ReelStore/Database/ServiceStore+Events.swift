@@ -70,6 +70,12 @@ extension ServiceStore {
         guard !entries.isEmpty else { return }
         try await write { db in
             try await closeHolds(holds.map(\.id), on: db)
+            // One charge per prediction: a run that follows a prediction another run already metered (it was charged
+            // as that run was stopped) does not count it twice.
+            let paidIds = entries.filter { $0.cost > 0 }.compactMap(\.predictionId)
+            let counted = paidIds.isEmpty ? [] : Set(try await CostEntryModel.query(on: db).filter(\.$userId == userId)
+                .filter(\.$predictionId ~~ paidIds).filter(\.$cost > 0).all().compactMap(\.predictionId))
+            let entries = entries.filter { !($0.cost > 0 && $0.predictionId.map(counted.contains) == true) }
             let base = try await CostEntryModel.query(on: db).filter(\.$jobId == jobId).count()
             for (i, e) in entries.enumerated() {
                 let m = CostEntryModel()
