@@ -155,6 +155,15 @@ class Postgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def clean_environment(registry):
+    """This process's environment without any provider, storage or Reelsmith setting of the caller's (so no real key
+    or configuration file reaches a benchmark), with the model registry at `registry` (the rule-based planner)."""
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith(("ANTHROPIC_", "OPENAI_", "REPLICATE_", "COG_", "S3_", "REELSMITH_")) or k == "DATABASE_URL")}
+    env["REELSMITH_REGISTRY"] = str(registry)
+    return env
+
+
 def new_user(binary, env, work):
     out = subprocess.run([binary, "users", "add", "bench-" + uuid.uuid4().hex[:6]], env=env, cwd=work, capture_output=True, check=True)
     key = out.stdout.decode().strip().splitlines()[-1]
@@ -285,10 +294,7 @@ def main():
     registry.write_text(json.dumps(RULES_REGISTRY) + "\n")
     shipped = work / "models.json"
     shipped.write_bytes(subprocess.run([args.bin, "models", "--json"], capture_output=True, check=True).stdout)
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith(("ANTHROPIC_", "OPENAI_", "REPLICATE_", "COG_", "S3_"))
-                   or k in ("REELSMITH_DEBUG", "REELSMITH_REGISTRY", "REELSMITH_DATA", "DATABASE_URL"))}
-    env["REELSMITH_REGISTRY"] = str(registry)
+    env = clean_environment(registry)
     result = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "binary": args.bin,
               "binary_kind": args.binary_kind, "cores": os.cpu_count(), "load_start": os.getloadavg(),
               "wrk_seconds": args.duration, "latency": args.latency, "video_seconds": args.video_seconds}

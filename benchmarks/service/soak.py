@@ -29,7 +29,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_service import Postgres, Server, Standin, call, click_track, log, new_user, upload, RULES_REGISTRY  # noqa: E402
+from bench_service import (Postgres, Server, Standin, call, clean_environment, click_track, log, new_user, upload,
+                           RULES_REGISTRY)  # noqa: E402
 
 TERMINAL = ("succeeded", "failed", "canceled")
 
@@ -104,10 +105,7 @@ def soak(args):
     registry.write_text(json.dumps(RULES_REGISTRY) + "\n")
     shipped = work / "models.json"
     shipped.write_bytes(subprocess.run([args.bin, "models", "--json"], capture_output=True, check=True).stdout)
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith(("ANTHROPIC_", "OPENAI_", "REPLICATE_", "COG_", "S3_"))
-                   or k in ("REELSMITH_DEBUG", "REELSMITH_REGISTRY", "REELSMITH_DATA", "REELSMITH_CONFIG", "DATABASE_URL"))}
-    env["REELSMITH_REGISTRY"] = str(registry)
+    env = clean_environment(registry)
     env["REELSMITH_DATA"] = str(data)
     rng = random.Random(args.seed)
     standin = Standin(work, args.latency, shipped, faults=args.faults, fault_seed=args.seed)
