@@ -39,11 +39,17 @@ public enum ProcessDeadline {
     /// When the caller says nothing more specific.
     public static let standard: Duration = .seconds(300)
 
-    /// For work proportional to `seconds` of media: a minute to start plus `perSecond` for every second of it (encoding
-    /// on a busy 2-core machine runs at a fraction of real time; the bound is for stuck children, not slow ones).
+    /// The most media a deadline is sized for: the longest file Reelsmith reads (a song, `FFmpegPCMSource.maxDuration`,
+    /// 20 min; videos and clips are shorter). `seconds` usually comes from the file's own header, and a crafted one can
+    /// claim a day: it gets no more time than the longest real input.
+    public static let longestMediaSeconds = FFmpegPCMSource.maxDuration
+
+    /// For work proportional to `seconds` of media (at most `longestMediaSeconds`): a minute to start plus `perSecond`
+    /// for every second of it (encoding on a busy 2-core machine runs at a fraction of real time; the bound is for
+    /// stuck children, not slow ones).
     public static func forMedia(seconds: Double, perSecond: Double = 30) -> Duration {
-        let s = seconds.isFinite ? max(0, seconds) : 0
-        return .seconds(Int64(60 + min(s, 24 * 3600) * perSecond))
+        let s = seconds.isFinite ? min(max(0, seconds), longestMediaSeconds) : 0
+        return .seconds(Int64(60 + s * perSecond))
     }
 }
 
@@ -108,8 +114,7 @@ public struct ProcessTimedOut: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(tool) did not finish within \(Self.describe(timeout)) and was stopped" }
 
     static func describe(_ d: Duration) -> String {
-        let (s, atto) = d.components
-        return atto == 0 ? "\(s) s" : String(format: "%.2f s", Double(s) + Double(atto) / 1e18)
+        d.components.attoseconds == 0 ? "\(d.components.seconds) s" : String(format: "%.2f s", d.seconds)
     }
 }
 

@@ -458,8 +458,7 @@ public struct WorkDirectory: Sendable {
 extension ContinuousClock.Instant {
     /// Seconds from this instant until now.
     var secondsSince: Double {
-        let d = ContinuousClock.now - self
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        (ContinuousClock.now - self).seconds
     }
 }
 

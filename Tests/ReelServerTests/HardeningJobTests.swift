@@ -58,6 +58,23 @@ struct HardeningJobTests {
         await bench.close()
     }
 
+    @Test func aCallReservedWhileAnotherIsSettledCountsItsCost() async throws {
+        let ledger = SuspendingLedger()
+        let meter = CostMeter(budget: 1.0, ledger: ledger)
+        let first = try await meter.reserve(0.6, for: "the first clip")
+        let entry = CostEntry(role: "video.draft", provider: "replicate", model: "m", scene: 0, units: 1, unit: "clip",
+                              unitPrice: 0.6, cacheHit: false, predictionId: "p-1", at: Date())
+        let settling = Task { await meter.settle(first, with: entry) }
+        // The first call's hold is being settled in the user's ledger: what it cost still counts against the run's budget.
+        for await _ in ledger.settling { break }
+        let refused = await #expect(throws: ReelError.self) { _ = try await meter.reserve(0.6, for: "the second clip") }
+        #expect(refused?.code == .budgetExceeded)
+        ledger.finishSettling()
+        await settling.value
+        #expect(abs(await meter.spent - 0.6) < 1e-9)
+        #expect(try await meter.reserve(0.4, for: "a clip that fits").amount == 0.4)
+    }
+
     @Test func twentyParallelGenerateRequestsWithALimitOfOneStartOne() async throws {
         try await withAPIServer { server in
             let (user, key) = try await server.user()
@@ -74,6 +91,38 @@ struct HardeningJobTests {
             #expect(statuses.filter { $0 == 202 }.count == 1, "\(statuses)")
             #expect(statuses.filter { $0 == 429 }.count == 19, "\(statuses)")
             #expect(try await server.store.activeJobCount(userId: user.id) == 1)
+        }
+    }
+
+    @Test func aRegenerationRefusedByTheJobLimitLeavesTheSceneVariant() async throws {
+        try await withAPIServer { server in
+            let (user, key) = try await server.user()
+            // Before the first request: the server caches who a key is for a few seconds.
+            try await server.store.setLimits(userId: user.id, budget: nil, maxConcurrentJobs: 1, requestsPerMinute: nil)
+            let project = try await server.project(key: key)
+            try await server.store.setPlan(projectId: project, plan: apiPlan(scenes: 2))
+            let scene = try #require(try await server.store.scenes(projectId: project).first)
+            let path = "/api/projects/\(project)/scenes/\(scene.id)/regenerate"
+            // At once, so several pass the route's quick look at the limit and only the enqueue refuses them.
+            let answers = try await withThrowingTaskGroup(of: (String, Int).self) { group in
+                for i in 0..<20 {
+                    group.addTask {
+                        let idempotencyKey = "regenerate-\(i)"
+                        return (idempotencyKey, try await server.send(.POST, path, key: key, headers: [("Idempotency-Key", idempotencyKey)]).status)
+                    }
+                }
+                var out: [(String, Int)] = []
+                for try await answer in group { out.append(answer) }
+                return out
+            }
+            let started = answers.filter { $0.1 == 202 }
+            #expect(started.count == 1, "\(answers)")
+            #expect(answers.filter { $0.1 == 429 }.count == 19, "\(answers)")
+            #expect(try await server.store.scenes(projectId: project).first?.variant == 1)
+            // A replay of the started request answers with its job and bumps nothing either.
+            let replay = try await server.send(.POST, path, key: key, headers: [("Idempotency-Key", try #require(started.first).0)])
+            #expect(replay.status == 202 && replay.headers.first(name: "Idempotent-Replayed") == "true", "\(replay.text)")
+            #expect(try await server.store.scenes(projectId: project).first?.variant == 1)
         }
     }
 
@@ -176,6 +225,49 @@ struct HardeningJobTests {
         }
     }
 
+    @Test func theStoredPlanAndTheDownloadedManifestNameMediaByAssetAndShowNoServerPaths() async throws {
+        try await withAPIServer { server in
+            let (user, key) = try await server.user()
+            let project = try await server.project(key: key)
+            let image = try await server.upload(projectId: project, key: key, data: try await APIMedia.png(), filename: "still.png",
+                                                contentType: "image/png")
+            #expect(image.status == 201, "\(image.text)")
+            let imageRef = "asset:" + (try #require(image.json["id"]?.stringValue?.lowercased()))
+            let worker = try Self.worker(store: server.store, objects: server.objects, dir: server.directory, fake: nil)
+            let scratch = worker.settings.scratchRoot
+
+            let first = try await server.send(.POST, "/api/projects/\(project)/generate", key: key)
+            #expect(first.status == 202, "\(first.text)")
+            let firstId = try #require(first.json["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+            #expect(try await worker.runNext())
+            // The plan regenerations start from, as stored: the image by its asset, no scratch (or data) folder.
+            let stored = try #require(try await server.store.project(id: project, owner: user.id)?.plan)
+            let storedText = String(decoding: try ReelJSON.encoder().encode(stored), as: UTF8.self)
+            #expect(stored.scenes.contains { $0.source.media == imageRef }, "\(storedText)")
+            #expect(!storedText.contains(scratch) && !storedText.contains(server.directory), "\(storedText)")
+            // The manifest users download says the same.
+            let manifest = try await server.send(.GET, "/api/jobs/\(firstId)/manifest", key: key)
+            #expect(manifest.status == 200)
+            #expect(manifest.text.contains(imageRef), "\(manifest.text)")
+            #expect(!manifest.text.contains(scratch) && !manifest.text.contains(server.directory), "\(manifest.text)")
+
+            // A run whose plan warnings name a server path (as a planner's error can): the manifest names the file only.
+            let second = try await server.send(.POST, "/api/projects/\(project)/generate", key: key)
+            let secondId = try #require(second.json["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+            let run = { (job: UUID) in "\(project.uuidString.lowercased())/job-\(job.uuidString.lowercased())" }
+            var planned = try ReelJSON.decoder().decode(PlanCheckpoint.self,
+                                                        from: try #require(try await server.store.checkpoint(run: run(firstId), name: "plan")))
+            planned.warnings.append("the planner could not read \(scratch)/job-1-1/input/media/000-still.png")
+            try await server.store.saveCheckpoint(run: run(secondId), name: "plan", data: try ReelJSON.encoder().encode(planned))
+            #expect(try await worker.runNext())
+            let again = try await server.send(.GET, "/api/jobs/\(secondId)/manifest", key: key)
+            #expect(again.status == 200, "\(again.text)")
+            let warnings = again.json["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(warnings.contains("the planner could not read 000-still.png"), "\(warnings)")
+            #expect(!again.text.contains(scratch) && !again.text.contains(server.directory), "\(again.text)")
+        }
+    }
+
     @Test func aPlanStoredWithAScratchPathIsShownByAsset() async throws {
         try await withAPIServer { server in
             let (_, key) = try await server.user()
@@ -218,4 +310,28 @@ struct HardeningJobTests {
         #expect(!shown.contains(bench.dir), "\(shown)")
         await bench.close()
     }
+}
+
+/// A user ledger whose `settle` waits, once it has said so on `settling`, until the test calls `finishSettling()`.
+final class SuspendingLedger: SpendLedger {
+    let settling: AsyncStream<Void>
+    private let settlingIn: AsyncStream<Void>.Continuation
+    private let finished: AsyncStream<Void>
+    private let finishedIn: AsyncStream<Void>.Continuation
+
+    init() {
+        (settling, settlingIn) = AsyncStream<Void>.makeStream()
+        (finished, finishedIn) = AsyncStream<Void>.makeStream()
+    }
+
+    func finishSettling() { finishedIn.finish() }
+
+    func reserve(_ amount: Double, for what: String) async throws -> SpendHold { SpendHold(id: UUID(), amount: amount) }
+
+    func settle(_ hold: SpendHold, cost: Double) async throws {
+        settlingIn.yield()
+        for await _ in finished {}
+    }
+
+    func release(_ hold: SpendHold) async throws {}
 }

@@ -174,6 +174,44 @@ struct StoreConsistencyTests {
         }
     }
 
+    /// PostgreSQL only: SQLite's writers (claims and deletions alike) run one at a time under BEGIN IMMEDIATE.
+    @Test func aClaimCommittingDuringAProjectDeletionKeepsTheRunningJobAndItsRow() async throws {
+        try await withStore(.postgres) { store, _ in
+            let user = try await store.createUser(name: "claim-delete").user
+            let project = try await store.createProject(owner: user.id, fields: ProjectFields(prompt: "neon"))
+            let job = try await store.enqueue(JobRecord(projectId: project.id, userId: user.id, kind: .generate), idempotencyKey: nil).job
+            let (claimed, claimedIn) = AsyncStream<Void>.makeStream()
+            let (commit, commitIn) = AsyncStream<Void>.makeStream()
+            // A worker's claim under way: the job's row updated to running (and locked), not committed yet.
+            let claim = Task {
+                try await store.db.transaction { db in
+                    try await (db as! any SQLDatabase).raw("""
+                        UPDATE jobs SET status = 'running', lease_owner = 'w', lease_expires_at = \(unsafeRaw: store.clockSQL) + 300,
+                            attempts = attempts + 1 WHERE id = \(bind: job.id)
+                        """).run()
+                    claimedIn.yield()
+                    for await _ in commit {}
+                }
+            }
+            #expect(await wakes(claimed))
+            let deletion = Task { try await store.deleteProject(id: project.id, owner: user.id) }
+            // The deletion waits for the claim's row (it used to read the job as queued first, and wait only to delete it).
+            let sql = try store.sql
+            #expect(try await waitUntil(seconds: 60) {
+                let row = try await sql.raw("""
+                    SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    """).first()
+                return try (row?.decode(column: "n", as: Int.self) ?? 0) > 0
+            })
+            commitIn.finish()
+            try await claim.value
+            await #expect(throws: ProjectJobsRunning(count: 1)) { _ = try await deletion.value }
+            let running = try #require(try await store.job(id: job.id, owner: nil))
+            #expect(running.status == .running && running.cancelRequested)
+            #expect(try await store.project(id: project.id, owner: user.id) != nil)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func theJobLimitIsCheckedInTheEnqueueTransaction(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in

@@ -76,12 +76,17 @@ public actor CostMeter {
 
     /// Replaces a reservation by what the call really cost.
     public func settle(_ reservation: Reservation, with entry: CostEntry) async {
-        open[reservation.id] = nil
+        // Counted at its real cost while the ledger is settled: a call reserving meanwhile (the actor is re-entered)
+        // must see it. The entry is recorded only after the ledger's hold is settled, so storing it (which closes the
+        // hold) cannot come first.
+        open[reservation.id] = entry.cost
         let hold = holds.removeValue(forKey: reservation.id)
         if let hold, let ledgerOfUser {
             // A hold that cannot be settled keeps counting its estimate until the entry is stored, which closes it.
             try? await ledgerOfUser.settle(hold, cost: entry.cost)
         }
+        // Both in one step: no await between them.
+        open[reservation.id] = nil
         append(entry, hold: hold)
     }
 

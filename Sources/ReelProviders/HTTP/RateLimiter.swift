@@ -1,4 +1,5 @@
 import Foundation
+import ReelCore
 
 /// Token buckets that keep a client under a provider's request rates.
 ///

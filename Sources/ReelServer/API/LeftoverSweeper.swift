@@ -35,7 +35,7 @@ struct LeftoverSweeper: Sendable {
     }
 
     var stagingMaxAge: TimeInterval {
-        Double(max(services.limits.stagingUploadMaxAge, services.limits.presignExpiry).components.seconds)
+        max(services.limits.stagingUploadMaxAge, services.limits.presignExpiry).seconds
     }
 
     /// One sweep; failures are logged and left for the next one.
@@ -66,7 +66,7 @@ struct LeftoverSweeper: Sendable {
         } catch {
             logger.warning("sweeping stale direct uploads failed (tried again in \(services.limits.sweepInterval)): \(error)")
         }
-        let fileCutoff = now.addingTimeInterval(-Double(services.limits.leftoverFileMaxAge.components.seconds))
+        let fileCutoff = now.addingTimeInterval(-services.limits.leftoverFileMaxAge.seconds)
         // Everything in the scratch folder is a streamed upload or a download being checked (and their hidden
         // partial copies).
         swept.files += LeftoverFiles.remove(under: services.scratch, modifiedBefore: fileCutoff) { _ in true }

@@ -272,15 +272,14 @@ extension APIRoutes {
         let input = try APIJSON.decode(GenerateInput.self, from: req, emptyIsEmptyObject: true)
         let job = JobRecord(projectId: project.id, userId: user.id, kind: .regenerateScene,
                             parameters: JobParameters(sceneIndex: scene.index, budget: input.budget))
-        let bump: @Sendable () async throws -> Void = {
-            _ = try await store.bumpSceneVariant(projectId: project.id, sceneId: sceneId)
-        }
-        // The new variant is in place before a worker can claim the job; a replayed request answers before this.
-        return try await start(job, user: user, req: req, beforeEnqueue: bump)
+        // The new variant is written with the job, only when the job is created (not when the limit refuses it, nor
+        // for a replayed Idempotency-Key), and is in place before a worker can claim the job.
+        return try await start(job, user: user, req: req, bumpingVariantOf: sceneId)
     }
 
-    /// Enqueues paid work after the budget and concurrency checks; answers 202 with the job.
-    func start(_ job: JobRecord, user: User, req: Request, beforeEnqueue: () async throws -> Void = {}) async throws -> Response {
+    /// Enqueues paid work after the budget and concurrency checks; answers 202 with the job. `bumpingVariantOf`: the
+    /// scene a regeneration makes again, whose variant the enqueue bumps.
+    func start(_ job: JobRecord, user: User, req: Request, bumpingVariantOf sceneId: UUID? = nil) async throws -> Response {
         let idempotencyKey = try req.idempotencyKey()
         // A replay gets the job its key started, whatever the limits say now.
         if let key = idempotencyKey, let existing = try await store.job(idempotencyKey: key, userId: user.id) {
@@ -294,14 +293,14 @@ extension APIRoutes {
                               String(format: "the spending budget of %.2f USD is used up (%.2f USD spent)", budget, spent))
             }
         }
-        // A quick look first, so a refused request changes nothing (a regeneration's new variant); the enqueue counts
-        // again in its own transaction, which is what holds when requests come at once.
+        // A quick look first, sparing the write; the enqueue counts again in its own transaction, which is what holds
+        // when requests come at once.
         let active = try await store.activeJobCount(userId: user.id)
         if active >= user.maxConcurrentJobs { throw tooManyJobs(TooManyJobs(active: active, limit: user.maxConcurrentJobs)) }
-        try await beforeEnqueue()
         let stored: JobRecord, created: Bool
         do {
-            (stored, created) = try await store.enqueue(job, idempotencyKey: idempotencyKey, maxActiveJobs: user.maxConcurrentJobs)
+            (stored, created) = try await store.enqueue(job, idempotencyKey: idempotencyKey, maxActiveJobs: user.maxConcurrentJobs,
+                                                        bumpingVariantOf: sceneId)
         } catch let refused as TooManyJobs {
             throw tooManyJobs(refused)
         }

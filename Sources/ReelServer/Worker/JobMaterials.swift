@@ -152,13 +152,12 @@ extension JobWorker {
         return UUID(uuidString: String(name.suffix(36)))
     }
 
-    /// Uploads the video, its manifest (paths made storage keys) and a thumbnail under `jobs/<jobId>/`, then stores the
-    /// plan and the scene clips on the project.
+    /// Uploads the video, its manifest (paths made storage keys, user media named by asset, warnings cleaned for users)
+    /// and a thumbnail under `jobs/<jobId>/`, then stores the plan (media by asset) and the scene clips on the project.
     func storeOutputs(_ job: JobRecord, _ prepared: Prepared, checkpoints: StoreCheckpoints, scratch: String,
                       progress: JobProgress) async throws -> JobOutputs {
         guard let outcome = prepared.outcome else { throw ReelError(.internalError, "the run ended without a video") }
-        let prefix = "jobs/\(job.id.uuidString.lowercased())"
-        let outputs = JobOutputs(video: "\(prefix)/video.mp4", manifest: "\(prefix)/manifest.json", thumbnail: "\(prefix)/thumbnail.jpg")
+        let outputs = JobOutputs.keys(forJob: job.id)
 
         let thumbnail = (scratch as NSString).appendingPathComponent("out/thumbnail.jpg")
         let at = min(1.0, max(0, outcome.manifest.video.duration / 2))
@@ -168,6 +167,11 @@ extension JobWorker {
 
         var manifest = outcome.manifest
         manifest.video.path = outputs.video
+        // The plan (stored for regenerations, shown to the user) names media by asset, not by this run's scratch path.
+        manifest.plan = Self.referencingAssets(manifest.plan, mediaAssets: prepared.mediaAssets)
+        // Users download the manifest: its warnings are cleaned like the job's events (no server paths or addresses).
+        let messages = userFacing
+        manifest.warnings = manifest.warnings.map { messages.message($0) }
         if let song = prepared.song { manifest.audio?.file = song.filename }
         let manifestPath = (scratch as NSString).appendingPathComponent("out/manifest.json")
         try ReelJSON.encoder().encode(manifest).write(to: URL(fileURLWithPath: manifestPath))

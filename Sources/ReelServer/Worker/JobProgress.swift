@@ -131,7 +131,7 @@ final class JobProgress: ProgressSink {
     private func eta(_ s: State) -> Double? {
         let perSecond = averages.values.reduce(0, +)
         guard perSecond > 0, s.videoSeconds > 0 else { return nil }
-        let elapsed = (ContinuousClock.now - startedAt).workerSeconds
+        let elapsed = (ContinuousClock.now - startedAt).seconds
         return Self.round(max(0, perSecond * s.videoSeconds - elapsed))
     }
 

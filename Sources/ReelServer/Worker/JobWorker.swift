@@ -60,7 +60,7 @@ public final class JobWorker: Sendable {
 
     /// Claims and runs jobs until `drain()` was called (or the task is cancelled, which drains the current job).
     public func run() async {
-        log("\(settings.name) waiting for jobs (lease \(settings.lease.workerSeconds) s)")
+        log("\(settings.name) waiting for jobs (lease \(settings.lease.seconds) s)")
         await removeLeftoverScratch()
         while !isDraining && !Task.isCancelled {
             var ran = false

@@ -37,8 +37,3 @@ public struct WorkerSettings: Sendable {
     /// Leases are renewed (and cancel requests noticed) every third of the lease, and at least every 2 s.
     var renewInterval: Duration { min(lease / 3, .seconds(2)) }
 }
-
-extension Duration {
-    /// The duration in seconds.
-    var workerSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -137,7 +137,7 @@ extension ServiceStore {
         let now = Self.now
         let s = SessionModel()
         s.id = UUID(); s.userId = userId; s.keyId = keyId; s.tokenHash = Self.sha256Hex(token); s.createdAt = now
-        s.expiresAt = now + Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
+        s.expiresAt = now + ttl.seconds
         try await s.create(on: db)
         // Sweep expired sessions now and then.
         if Int.random(in: 0..<50) == 0 {

@@ -44,10 +44,6 @@ public struct TooManyJobs: Error, Sendable, Equatable {
     public init(active: Int, limit: Int) { self.active = active; self.limit = limit }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 extension ServiceStore {
     static let idempotencyWindow: Double = 24 * 3600
 
@@ -64,7 +60,12 @@ extension ServiceStore {
     /// jobs are counted in the same transaction as the insert (after locking the user's row on PostgreSQL; SQLite's
     /// write lock serialises the rest) and `TooManyJobs` is thrown when they are that many already, so requests made
     /// at once cannot together pass the limit. The job is due from now by the database's clock.
-    public func enqueue(_ job: JobRecord, idempotencyKey: String?, maxActiveJobs: Int? = nil) async throws -> (job: JobRecord, created: Bool) {
+    ///
+    /// With `bumpingVariantOf`, the scene's variant (`bumpSceneVariant`) is bumped in the same transaction, only when the
+    /// job is created: a refused request or a replayed Idempotency-Key leaves it as it was, and a worker that claims
+    /// the job finds the new variant.
+    public func enqueue(_ job: JobRecord, idempotencyKey: String?, maxActiveJobs: Int? = nil,
+                        bumpingVariantOf sceneId: UUID? = nil) async throws -> (job: JobRecord, created: Bool) {
         if let key = idempotencyKey, key.isEmpty || key.count > 255 {
             throw ReelError(.badInput, "an Idempotency-Key must be 1 to 255 characters")
         }
@@ -88,6 +89,9 @@ extension ServiceStore {
                         let active = try await JobModel.query(on: db).filter(\.$userId == job.userId)
                             .filter(\.$status ~~ [JobStatus.queued.rawValue, JobStatus.running.rawValue]).count()
                         if active >= limit { throw TooManyJobs(active: active, limit: limit) }
+                    }
+                    if let sceneId, try await bumpSceneVariant(projectId: job.projectId, sceneId: sceneId, on: db) == nil {
+                        throw ReelError(.badInput, "the scene to make again is no longer in the project's plan")
                     }
                     // Due after the same delay as asked, but by the database's clock, which claims compare with.
                     model.runAfter = try await databaseNow(on: sql) + max(0, job.runAfter.seconds - now)

@@ -171,6 +171,13 @@ extension ServiceStore {
             guard let project = try await ProjectModel.query(on: db).filter(\.$id == id).filter(\.$ownerId == owner).first() else {
                 return .notFound
             }
+            // The project's job rows are locked before their statuses are read: a claim committing between that read
+            // and the DELETE below would otherwise leave a running job without its row. PostgreSQL: a claim waiting on
+            // them skips them (SKIP LOCKED), one under way is waited for and its job then read as running. SQLite:
+            // `write`'s BEGIN IMMEDIATE already keeps claims (also writes) out until this transaction ends.
+            if database.isPostgres {
+                try await (db as! any SQLDatabase).raw("SELECT id FROM jobs WHERE project_id = \(bind: id) ORDER BY id FOR UPDATE").run()
+            }
             let jobs = try await JobModel.query(on: db).filter(\.$projectId == id).all()
             let running = jobs.filter { $0.status == JobStatus.running.rawValue }
             if !running.isEmpty {
@@ -262,16 +269,19 @@ extension ServiceStore {
 
     /// Bumps the scene's variant (a regeneration asks for a new clip); nil when not found.
     public func bumpSceneVariant(projectId: UUID, sceneId: UUID) async throws -> SceneRecord? {
-        try await write { db -> SceneRecord? in
-            // An atomic increment: two regenerations of one scene at once must give two different variants.
-            try await lockRow(of: SceneModel.schema, id: sceneId, on: db)
-            guard let scene = try await SceneModel.query(on: db).filter(\.$id == sceneId).filter(\.$projectId == projectId).first() else {
-                return nil
-            }
-            scene.variant += 1
-            try await scene.update(on: db)
-            return scene.value
+        try await write { db in try await self.bumpSceneVariant(projectId: projectId, sceneId: sceneId, on: db) }
+    }
+
+    /// `bumpSceneVariant` in the caller's transaction (`enqueue` bumps only when it creates the job).
+    func bumpSceneVariant(projectId: UUID, sceneId: UUID, on db: any Database) async throws -> SceneRecord? {
+        // An atomic increment: two regenerations of one scene at once must give two different variants.
+        try await lockRow(of: SceneModel.schema, id: sceneId, on: db)
+        guard let scene = try await SceneModel.query(on: db).filter(\.$id == sceneId).filter(\.$projectId == projectId).first() else {
+            return nil
         }
+        scene.variant += 1
+        try await scene.update(on: db)
+        return scene.value
     }
 
     /// Records the object key of the scene's newest clip.
