@@ -255,7 +255,7 @@ struct ConfigurationReader {
 
     /// Seconds above zero.
     mutating func seconds(_ key: ConfigurationKey, default fallback: Duration) throws -> Duration {
-        let s = try positive(key, default: Double(fallback.components.seconds) + Double(fallback.components.attoseconds) / 1e18)
+        let s = try positive(key, default: fallback.seconds)
         return .milliseconds(Int64((s * 1000).rounded()))
     }
 
