@@ -115,6 +115,7 @@ struct Configuration: Sendable {
         limits.maxVideoSeconds = try r.positive(.maxVideoSeconds, default: limits.maxVideoSeconds)
         worker.maxVideoSeconds = limits.maxVideoSeconds
         limits.projectDeleteWait = try r.seconds(.projectDeleteWaitSeconds, default: limits.projectDeleteWait)
+        limits.idleTimeout = try r.seconds(.idleTimeoutSeconds, default: limits.idleTimeout)
 
         let database: DatabaseLocation = databaseURL.map { .postgres(url: $0) }
             ?? .sqlite(path: (data as NSString).appendingPathComponent("reelsmith.sqlite"))

@@ -92,6 +92,7 @@ struct ConfigurationKey: Sendable, Hashable {
     static let sweepIntervalSeconds = Self("sweepIntervalSeconds", "REELSMITH_SWEEP_INTERVAL_SECONDS")
     static let maxVideoSeconds = Self("maxVideoSeconds", "REELSMITH_MAX_VIDEO_SECONDS")
     static let projectDeleteWaitSeconds = Self("projectDeleteWaitSeconds", "REELSMITH_PROJECT_DELETE_WAIT_SECONDS")
+    static let idleTimeoutSeconds = Self("idleTimeoutSeconds", "REELSMITH_IDLE_TIMEOUT_SECONDS")
 
     /// Every setting, in the order `doctor` prints them. A file key not in here stops start-up.
     static let all: [ConfigurationKey] = [
@@ -105,7 +106,7 @@ struct ConfigurationKey: Sendable, Hashable {
         .signInsPerMinute, .failedAuthenticationsPerMinute, .trustForwardedFor, .freshSignInWindowSeconds,
         .maxStreamsPerUser, .eventPageSize, .maxStreamSeconds, .streamCredentialCheckSeconds,
         .maxPartHeaderBytes, .maxMultipartParts, .maxFormFieldBytes, .multipartOverheadBytes,
-        .stagingUploadMaxAgeSeconds, .leftoverFileMaxAgeSeconds, .sweepIntervalSeconds, .maxVideoSeconds, .projectDeleteWaitSeconds,
+        .stagingUploadMaxAgeSeconds, .leftoverFileMaxAgeSeconds, .sweepIntervalSeconds, .maxVideoSeconds, .projectDeleteWaitSeconds, .idleTimeoutSeconds,
     ]
 }
 

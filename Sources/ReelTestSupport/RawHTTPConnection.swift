@@ -20,6 +20,8 @@ public struct RawHTTPResponse: Sendable {
 public final class RawHTTPConnection: @unchecked Sendable {
     private let fd: Int32
     private var received: [UInt8] = []
+    /// The peer closed the connection (a read saw its end or a reset).
+    private var peerClosed = false
     /// Bytes the peer has taken so far.
     public private(set) var bytesSent = 0
 
@@ -79,11 +81,28 @@ public final class RawHTTPConnection: @unchecked Sendable {
                 var buffer = [UInt8](repeating: 0, count: 64 << 10)
                 let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
                 if n > 0 { received += buffer[0..<n]; continue }
-                if n == 0 { return parse() }  // closed
-                if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return parse() }
+                if n == 0 { peerClosed = true; return parse() }  // closed
+                if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { peerClosed = true; return parse() }
             }
             if left <= 0 { return parse() }
         }
+    }
+
+    /// True once the peer has closed the connection (end of stream or reset), waiting up to `seconds` for it; what
+    /// arrives meanwhile is kept (it is not part of an answer already read). False if it is still open by then.
+    public func closedByPeer(waiting seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !peerClosed {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(min(left, 1) * 1000)) > 0 else { continue }
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n > 0 { received += buffer[0..<n] }
+            else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { peerClosed = true }
+        }
+        return true
     }
 
     private func parse() -> RawHTTPResponse? {

@@ -15,29 +15,38 @@ struct APITestServer {
     let port: Int
     let database: ServiceDatabase
     let store: ServiceStore
+    /// The folder `<directory>/objects` (the server's object store unless `start` was given another).
     let objects: LocalObjectStore
+    let context: ServiceContext
     let directory: String
     let scratch: String
+    /// False when the caller gave the directory: it stays after `stop` (the caller looks in it, then removes it).
+    let ownsDirectory: Bool
 
     var base: String { "http://127.0.0.1:\(port)" }
 
-    /// Rate limits are raised out of the way unless a test sets its own. With `s3`, objects live in a fresh bucket there.
+    /// Rate limits are raised out of the way unless a test sets its own. With `s3`, objects live in a fresh bucket
+    /// there; with `objects`, in that store. With `directory`, the server runs over that folder (a test puts files in
+    /// place before it starts).
     static func start(limits: ServiceLimits = ServiceLimits(requestsPerMinuteOverride: 1_000_000),
-                      s3: S3Config? = nil) async throws -> APITestServer {
-        let dir = try Fixtures.temporaryDirectory("api")
+                      s3: S3Config? = nil, directory: String? = nil,
+                      objects given: (any ObjectStore)? = nil) async throws -> APITestServer {
+        let dir = try directory ?? Fixtures.temporaryDirectory("api")
         let database = try await ServiceDatabase.open(.sqlite(path: (dir as NSString).appendingPathComponent("reelsmith.sqlite")))
         let store = ServiceStore(database: database)
         let objects = LocalObjectStore(root: (dir as NSString).appendingPathComponent("objects"))
         try FileManager.default.createDirectory(atPath: objects.root.path, withIntermediateDirectories: true)
         let scratch = (dir as NSString).appendingPathComponent("scratch")
         let app = try await Application.make(.testing)
+        let context: ServiceContext
         do {
             app.logger.logLevel = .warning
-            let context: ServiceContext
             if let s3 {
                 let bucket = S3ObjectStore(config: s3, httpClient: HTTPClient.shared)
                 try await bucket.ensureBucket()
                 context = ServiceContext(store: store, objects: bucket, localObjects: nil, limits: limits, scratch: scratch)
+            } else if let given {
+                context = ServiceContext(store: store, objects: given, localObjects: nil, limits: limits, scratch: scratch)
             } else {
                 context = ServiceContext(store: store, objects: objects, localObjects: objects, limits: limits, scratch: scratch)
             }
@@ -49,7 +58,8 @@ struct APITestServer {
             throw error
         }
         guard let port = app.http.server.shared.localAddress?.port else { throw ReelError(.internalError, "no port") }
-        return APITestServer(app: app, port: port, database: database, store: store, objects: objects, directory: dir, scratch: scratch)
+        return APITestServer(app: app, port: port, database: database, store: store, objects: objects, context: context,
+                             directory: dir, scratch: scratch, ownsDirectory: directory == nil)
     }
 
     func stop() async {
@@ -57,7 +67,7 @@ struct APITestServer {
         await app.server.shutdown()
         try? await app.asyncShutdown()
         await database.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// A user and its key.

@@ -12,84 +12,6 @@ import Vapor
 /// length, validated from the very bytes they store, and swept when never completed), and leftovers of a crash
 /// swept when the server starts.
 @Suite struct UploadHardeningTests {
-    /// A real server on loopback over `dir` (SQLite, scratch folder, local objects unless `objects` is given), for
-    /// tests that must put files in place before it starts or hand it their own object store.
-    struct Server {
-        let app: Application
-        let port: Int
-        let database: ServiceDatabase
-        let store: ServiceStore
-        let context: ServiceContext
-
-        static func start(_ dir: String, limits: ServiceLimits = ServiceLimits(requestsPerMinuteOverride: 1_000_000),
-                          objects: (any ObjectStore)? = nil) async throws -> Server {
-            let database = try await ServiceDatabase.open(.sqlite(path: (dir as NSString).appendingPathComponent("reelsmith.sqlite")))
-            let store = ServiceStore(database: database)
-            let local = LocalObjectStore(root: (dir as NSString).appendingPathComponent("objects"))
-            let context = ServiceContext(store: store, objects: objects ?? local, localObjects: objects == nil ? local : nil,
-                                         limits: limits, scratch: (dir as NSString).appendingPathComponent("scratch"))
-            let app = try await Application.make(.testing)
-            app.logger.logLevel = .warning
-            do {
-                try configure(app, services: context)
-                try await app.server.start(address: .hostname("127.0.0.1", port: 0))
-            } catch {
-                try? await app.asyncShutdown()
-                await database.shutdown()
-                throw error
-            }
-            let port = try #require(app.http.server.shared.localAddress?.port)
-            return Server(app: app, port: port, database: database, store: store, context: context)
-        }
-
-        func stop() async {
-            await app.server.shutdown()
-            try? await app.asyncShutdown()
-            await database.shutdown()
-        }
-
-        var base: String { "http://127.0.0.1:\(port)" }
-
-        func send(_ method: NIOHTTP1.HTTPMethod, _ path: String, key: String, json: String? = nil) async throws -> APIResponse {
-            var request = HTTPClientRequest(url: base + path)
-            request.method = method
-            request.headers.add(name: "Authorization", value: "Bearer \(key)")
-            if let json {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(string: json))
-            }
-            let response = try await APITestServer.client.execute(request, timeout: .seconds(60))
-            let body = try await response.body.collect(upTo: 16 << 20)
-            return APIResponse(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
-        }
-
-        /// A user with a project.
-        func userAndProject() async throws -> (user: User, key: String, project: UUID) {
-            let (user, key) = try await store.createUser(name: "u\(UUID().uuidString.prefix(8))")
-            let created = try await send(.POST, "/api/projects", key: key, json: #"{"prompt": "neon city", "duration": 10}"#)
-            return (user, key, try #require(UUID(uuidString: created.json["id"]?.stringValue ?? "")))
-        }
-
-        /// Sends `body` as a chunked multipart upload (no `Content-Length`) on a bare socket and reads the answer.
-        func chunkedUpload(project: UUID, key: String, boundary: String, body: [UInt8]) async throws -> RawHTTPResponse? {
-            let port = self.port
-            return try await Blocking.run {
-                let connection = try RawHTTPConnection(port: port)
-                _ = connection.send("POST /api/projects/\(project.uuidString)/assets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    + "Authorization: Bearer \(key)\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\n"
-                    + "Transfer-Encoding: chunked\r\n\r\n")
-                var offset = 0
-                while offset < body.count {
-                    let end = min(offset + (32 << 10), body.count)
-                    guard connection.send(RawHTTPConnection.chunk(Array(body[offset..<end]))) else { break }
-                    offset = end
-                }
-                if offset == body.count { _ = connection.send("0\r\n\r\n") }
-                return connection.response(waiting: 60)
-            }
-        }
-    }
-
     static func multipart(boundary: String, parts: [(name: String, filename: String?, bytes: [UInt8])]) -> [UInt8] {
         var out: [UInt8] = []
         for part in parts {
@@ -120,7 +42,7 @@ import Vapor
         var limits = ServiceLimits(maxAudioBytes: 256 << 10, maxImageBytes: 256 << 10, maxVideoBytes: 256 << 10,
                                    requestsPerMinuteOverride: 1_000_000)
         limits.multipartOverheadBytes = 1024
-        let server = try await Server.start(dir, limits: limits)
+        let server = try await APITestServer.start(limits: limits, directory: dir)
         do {
             let (_, key, project) = try await server.userAndProject()
             let boundary = "b-\(UUID().uuidString)"
@@ -149,28 +71,85 @@ import Vapor
         await server.stop()
     }
 
-    @Test func contentLengthOverTheCapIsRefusedBeforeTheBody() async throws {
+    /// Limits under which only the server's own close after a 413 can end a connection within a test's wait (an
+    /// idle timeout would end it too, later).
+    static var noIdleTimeout: ServiceLimits {
+        var limits = ServiceLimits(requestsPerMinuteOverride: 1_000_000)
+        limits.idleTimeout = .seconds(3600)
+        return limits
+    }
+
+    @Test func contentLengthOverTheCapIsRefusedBeforeTheBodyAndTheConnectionClosed() async throws {
         let dir = try Fixtures.temporaryDirectory("upload-length")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try await Server.start(dir)
+        let server = try await APITestServer.start(limits: Self.noIdleTimeout, directory: dir)
         do {
             let (_, key, project) = try await server.userAndProject()
             let port = server.port
-            let answer = try await Blocking.run { () -> RawHTTPResponse? in
+            let (answer, closed) = try await Blocking.run { () -> (RawHTTPResponse?, Bool) in
                 let connection = try RawHTTPConnection(port: port)
                 // The headers and the body's first bytes (Vapor hands a request on with its first body bytes): the
                 // answer comes without the other 20 GiB, which are never sent.
                 _ = connection.send("POST /api/projects/\(project.uuidString)/assets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     + "Authorization: Bearer \(key)\r\nContent-Type: multipart/form-data; boundary=x\r\n"
                     + "Content-Length: \(20 << 30)\r\n\r\n--x\r\n")
-                return connection.response(waiting: 60)
+                let answer = connection.response(waiting: 60)
+                // Kept open, the server would read and drop the other 20 GiB for as long as the client sends them.
+                return (answer, connection.closedByPeer(waiting: 30))
             }
             #expect(answer?.status == 413, "\(answer?.text ?? "no answer")")
+            #expect(answer?.header("Connection")?.contains("close") == true, "\(answer?.headers ?? [])")
+            #expect(closed, "the server closes the connection after the 413")
         } catch {
             await server.stop()
             throw error
         }
         await server.stop()
+    }
+
+    @Test func anEndlessChunkedPartHeaderIsCutOffAndTheConnectionClosed() async throws {
+        try await withAPIServer(limits: Self.noIdleTimeout) { server in
+            let (_, key, project) = try await server.userAndProject()
+            let port = server.port
+            let boundary = "endless-\(UUID().uuidString)"
+            let (answer, closed) = try await Blocking.run { () -> (RawHTTPResponse?, Bool) in
+                let connection = try RawHTTPConnection(port: port)
+                _ = connection.send("POST /api/projects/\(project.uuidString)/assets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "Authorization: Bearer \(key)\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n")
+                _ = connection.send(RawHTTPConnection.chunk(Array(
+                    "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\nX-Padding: ".utf8)))
+                // One header line that never ends, until the server answers or stops taking bytes (64 MiB at most).
+                let filler = RawHTTPConnection.chunk([UInt8](repeating: UInt8(ascii: "a"), count: 16 << 10))
+                var answer: RawHTTPResponse?
+                while answer == nil, connection.bytesSent < 64 << 20 {
+                    answer = connection.response(waiting: 0)
+                    if answer == nil, !connection.send(filler) { answer = connection.response(waiting: 60) }
+                }
+                // Kept open, the socket would stay with the server (which no longer reads it) as long as the client likes.
+                return (answer, connection.closedByPeer(waiting: 30))
+            }
+            #expect(answer?.status == 413, "\(answer?.status ?? 0) \(answer?.text ?? "no answer")")
+            #expect(answer?.text.contains("headers") == true, "\(answer?.text ?? "")")
+            #expect(closed, "the server closes the connection after the 413")
+            // The server still answers on new connections.
+            #expect(try await server.send(.GET, "/healthz").status == 200)
+        }
+    }
+
+    @Test func aConnectionThatStallsMidRequestIsClosedAfterTheIdleTimeout() async throws {
+        var limits = ServiceLimits(requestsPerMinuteOverride: 1_000_000)
+        limits.idleTimeout = .seconds(1)
+        try await withAPIServer(limits: limits) { server in
+            let port = server.port
+            let closed = try await Blocking.run { () -> Bool in
+                let connection = try RawHTTPConnection(port: port)
+                // Half a request head, then nothing (a slowloris client).
+                _ = connection.send("POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+                return connection.closedByPeer(waiting: 60)
+            }
+            #expect(closed, "the server closes a connection idle for longer than idleTimeout")
+        }
     }
 
     // MARK: leftovers of a crash
@@ -188,7 +167,7 @@ import Vapor
         for path in [stalePart, staleDownload, livePart, staleTemp, liveTemp, oldObject] { try Self.write(path) }
         for path in [stalePart, staleDownload, staleTemp, oldObject] { try Self.age(path, seconds: 2 * 3600) }
 
-        let server = try await Server.start(dir)
+        let server = try await APITestServer.start(directory: dir)
         let swept = await waitUntil(seconds: 60) {
             ![stalePart, staleDownload, staleTemp].contains { FileManager.default.fileExists(atPath: $0) }
         }
@@ -239,7 +218,7 @@ import Vapor
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bucket = S3ObjectStore(config: moto.config(), httpClient: HTTPClient.shared)
         try await bucket.ensureBucket()
-        let server = try await Server.start(dir, objects: bucket)
+        let server = try await APITestServer.start(directory: dir, objects: bucket)
         do {
             let (user, key, project) = try await server.userAndProject()
             let ask = try await server.send(.POST, "/api/assets/upload", key: key, json: """
@@ -279,7 +258,7 @@ import Vapor
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bucket = S3ObjectStore(config: moto.config(), httpClient: HTTPClient.shared)
         try await bucket.ensureBucket()
-        let server = try await Server.start(dir, objects: bucket)
+        let server = try await APITestServer.start(directory: dir, objects: bucket)
         do {
             let (user, key, project) = try await server.userAndProject()
             func ask() async throws -> (UUID, JSONValue) {
@@ -365,7 +344,7 @@ import Vapor
         let bucket = S3ObjectStore(config: moto.config(), httpClient: HTTPClient.shared)
         try await bucket.ensureBucket()
         let racing = ReplacingStore(bucket)
-        let server = try await Server.start(dir, objects: racing)
+        let server = try await APITestServer.start(directory: dir, objects: racing)
         do {
             let (user, key, project) = try await server.userAndProject()
             let ask = try await server.send(.POST, "/api/assets/upload", key: key, json: """
@@ -393,5 +372,40 @@ import Vapor
             throw error
         }
         await server.stop()
+    }
+}
+
+extension APITestServer {
+    /// A user with a project.
+    func userAndProject() async throws -> (user: User, key: String, project: UUID) {
+        let (user, key) = try await self.user()
+        return (user, key, try await project(key: key))
+    }
+
+    /// Sends `body` as a chunked multipart upload (no `Content-Length`) on a bare socket and reads the answer.
+    func chunkedUpload(project: UUID, key: String, boundary: String, body: [UInt8]) async throws -> RawHTTPResponse? {
+        try await chunkedUploadWatchingClose(project: project, key: key, boundary: boundary, body: body, closeWait: 0).response
+    }
+
+    /// The same, also answering whether the server closed the connection after its answer (waiting up to
+    /// `closeWait` seconds for it).
+    func chunkedUploadWatchingClose(project: UUID, key: String, boundary: String, body: [UInt8],
+                                    closeWait: Double) async throws -> (response: RawHTTPResponse?, closed: Bool) {
+        let port = self.port
+        return try await Blocking.run {
+            let connection = try RawHTTPConnection(port: port)
+            _ = connection.send("POST /api/projects/\(project.uuidString)/assets HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Authorization: Bearer \(key)\r\nContent-Type: multipart/form-data; boundary=\(boundary)\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n")
+            var offset = 0
+            while offset < body.count {
+                let end = min(offset + (32 << 10), body.count)
+                guard connection.send(RawHTTPConnection.chunk(Array(body[offset..<end]))) else { break }
+                offset = end
+            }
+            if offset == body.count { _ = connection.send("0\r\n\r\n") }
+            let response = connection.response(waiting: 60)
+            return (response, closeWait > 0 && connection.closedByPeer(waiting: closeWait))
+        }
     }
 }

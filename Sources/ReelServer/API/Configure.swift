@@ -18,6 +18,8 @@ public func configure(_ app: Application, services: ServiceContext) throws {
     app.middleware.use(ProblemMiddleware(routes: routeIndex))
     app.routes.defaultMaxBodySize = "64kb"
     app.routes.caseInsensitive = false
+    let idle = services.limits.idleTimeout.components
+    app.http.server.configuration.idleTimeout = .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000)
 
     app.lifecycle.use(StreamCloser(runtime: runtime))
     app.lifecycle.use(LeftoverSweeper.Lifecycle(LeftoverSweeper(services: services, logger: app.logger)))

@@ -130,7 +130,8 @@ struct ProblemMiddleware: AsyncMiddleware {
                                       headers: ["Allow": allowed.joined(separator: ", ")])
                 }
             }
-            return problem.response()
+            // A 413 is answered before the body was read: the connection is closed so the rest is neither read nor held.
+            return problem.status == .payloadTooLarge ? problem.closingResponse() : problem.response()
         }
     }
 }

@@ -89,6 +89,10 @@ public struct ServiceLimits: Sendable, Equatable {
     public var maxVideoSeconds: Double = 600
     /// How long `DELETE /api/projects/{id}` waits for the project's running jobs to stop (409 with `Retry-After` after).
     public var projectDeleteWait: Duration = .seconds(30)
+    /// A connection that neither sends nor takes a byte for this long is closed (Vapor's `idleTimeout`): bounds a
+    /// client that stalls mid-request. Longer than `heartbeatSeconds` (streams write at least that often) and than any
+    /// handler's silent work (`projectDeleteWait`).
+    public var idleTimeout: Duration = .seconds(60)
 
     public init(maxAudioBytes: Int64 = 200 << 20, maxImageBytes: Int64 = 25 << 20, maxVideoBytes: Int64 = 1 << 30,
                 maxMediaSeconds: Double = 900, maxDimension: Int = 8192, requestsPerMinuteOverride: Int? = nil,
