@@ -116,6 +116,11 @@ struct Configuration: Sendable {
         worker.maxVideoSeconds = limits.maxVideoSeconds
         limits.projectDeleteWait = try r.seconds(.projectDeleteWaitSeconds, default: limits.projectDeleteWait)
         limits.idleTimeout = try r.seconds(.idleTimeoutSeconds, default: limits.idleTimeout)
+        // Streams write every heartbeat and a project's deletion may wait silently: a shorter idle timeout cuts both.
+        guard limits.idleTimeout.seconds > limits.heartbeatSeconds, limits.idleTimeout > limits.projectDeleteWait else {
+            throw ReelError(.badInput, "\(r.label(.idleTimeoutSeconds)) (\(String(format: "%g", limits.idleTimeout.seconds)) s) must be "
+                + "longer than \(r.label(.heartbeatSeconds)) and \(r.label(.projectDeleteWaitSeconds))")
+        }
 
         let database: DatabaseLocation = databaseURL.map { .postgres(url: $0) }
             ?? .sqlite(path: (data as NSString).appendingPathComponent("reelsmith.sqlite"))

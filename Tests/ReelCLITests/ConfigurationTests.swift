@@ -137,6 +137,7 @@ struct ConfigurationTests {
         (["DATABASE_URL": "postgres//reel:hunter2@db"], "DATABASE_URL"),
         (["REELSMITH_PUBLIC_URL": "not a url"], "REELSMITH_PUBLIC_URL"),
         (["S3_BUCKET": "media", "S3_ACCESS_KEY_ID": "AKID"], "S3_SECRET_ACCESS_KEY"),
+        (["REELSMITH_IDLE_TIMEOUT_SECONDS": "10", "REELSMITH_HEARTBEAT_SECONDS": "15"], "REELSMITH_IDLE_TIMEOUT_SECONDS"),
     ])
     func aBadEnvironmentVariableStopsStartUpNamingIt(env: [String: String], names: String) throws {
         let error = try #require(Self.failure(env), "\(env) was accepted")
