@@ -23,6 +23,8 @@ let package = Package(
     targets: [
         // FFTW (single precision) from the system packages: the STFT behind onset detection.
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        // Cairo from the system packages: the 2D vector library the offline scenes and the storyboard are drawn with.
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
         .target(name: "ReelCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -31,8 +33,10 @@ let package = Package(
             "ReelCore",
             .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
+        // Procedural scenes and storyboards drawn with Cairo into BGRA frames; pure drawing, no processes.
+        .target(name: "ReelDraw", dependencies: ["ReelCore", "CCairo"]),
         .target(name: "ReelProviders", dependencies: [
-            "ReelCore", "ReelMedia",
+            "ReelCore", "ReelMedia", "ReelDraw",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -76,7 +80,7 @@ let package = Package(
         .testTarget(name: "ReelAudioTests", dependencies: ["ReelAudio", "ReelMedia", "ReelTestSupport"]),
         .testTarget(name: "ReelMediaTests", dependencies: ["ReelMedia", "ReelTestSupport"]),
         .testTarget(name: "ReelProvidersTests", dependencies: [
-            "ReelProviders", "ReelTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            "ReelProviders", "ReelDraw", "ReelTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "ReelPipelineTests", dependencies: ["ReelPipeline", "ReelTestSupport"]),
         .testTarget(name: "ReelCLITests", dependencies: ["ReelCLI", "ReelTestSupport"]),

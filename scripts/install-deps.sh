@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Reelsmith needs on a fresh Debian machine, and only what is missing:
-# ffmpeg/ffprobe (all media work), FFTW and pkg-config (the STFT behind beat tracking), numpy (the demo song).
+# ffmpeg/ffprobe (all media work), FFTW and pkg-config (the STFT behind beat tracking), Cairo and a font (the offline
+# scenes and storyboards), numpy (the demo song).
 set -euo pipefail
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 pkg-config --exists fftw3f 2>/dev/null || need_apt+=(libfftw3-dev)
+pkg-config --exists cairo 2>/dev/null || need_apt+=(libcairo2-dev)
+# Storyboard captions need one font that fontconfig can find.
+[ -n "$(fc-list 2>/dev/null | head -1)" ] || need_apt+=(fonts-dejavu-core)
 for extra in "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need_apt+=("$extra")
 done

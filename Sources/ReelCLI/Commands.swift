@@ -77,9 +77,21 @@ struct PlanCommand: ConfiguredCommand, JSONReporting {
     @ArgumentParser.Option(help: "Accepted for symmetry with generate; plan writes no video.")
     var out: String?
 
+    @ArgumentParser.Option(help: "Also draw the plan as a storyboard PNG: one frame per scene with its time, prompt, reason and transition.")
+    var storyboard: String?
+
     var json: Bool { options.json }
 
     func run(config: Configuration) async throws {
+        // The storyboard's path is checked before any planning, so a bad one costs nothing and leaves nothing.
+        var board: OutputFile?
+        if let storyboard {
+            guard storyboard.lowercased().hasSuffix(".png") else {
+                throw ReelError(.badInput, "the storyboard file must end in .png: '\(storyboard)'")
+            }
+            board = try OutputFile(path: storyboard)
+        }
+        defer { board?.discard() }
         var request = try options.request(output: "unused.mp4")
         request.composeMissingSong = false
         let scratch = try WorkDirectory(keeping: nil)
@@ -87,6 +99,11 @@ struct PlanCommand: ConfiguredCommand, JSONReporting {
         let pipeline = try config.pipeline(options: options, progress: TerminalProgress(quiet: true), scratch: scratch.root)
         let outcome = try await pipeline.plan(request)
         let plan = outcome.plan
+        if let board {
+            try Animatic.storyboard(for: plan).writePNG(to: board.temporaryPath)
+            try board.commit()
+            TerminalProgress.write("reelsmith: storyboard of \(plan.scenes.count) scenes written to \(board.path)\n")
+        }
         let priced = estimate ? await pipeline.estimate(plan, songToCompose: request.audioPath == nil && request.plan == nil) : nil
         if json {
             // With --estimate the object is still a plan (generate --plan reads it) with an `estimate` key added.

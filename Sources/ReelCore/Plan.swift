@@ -36,6 +36,9 @@ public struct SceneSource: Codable, Sendable, Hashable {
     /// For model providers: the scene shows the rest of the clip generated for the previous scene, punched in (a
     /// tighter crop), instead of paying for a new clip.
     public var continuesClip: Bool?
+    /// For the offline procedural provider: what the scene prompt made it draw (`SceneVocabulary`), recorded for the
+    /// reader of a plan or manifest; the drawing is always made again from the prompt, never read from here.
+    public var visual: SceneVisual?
     public init(provider: String, model: String, media: String? = nil, mediaOffset: Double? = nil, chain: Bool? = nil,
                 continuesClip: Bool? = nil) {
         self.provider = provider; self.model = model; self.media = media; self.mediaOffset = mediaOffset; self.chain = chain

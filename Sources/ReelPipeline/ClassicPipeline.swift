@@ -162,7 +162,7 @@ public struct ClassicPipeline: Sendable {
         }
         progress.report(.stageStarted(.plan))
         let t1 = ContinuousClock.now
-        let plan: Plan
+        var plan: Plan
         if var given = request.plan {
             try given.validate()
             if let analysis, given.songStart + given.duration > analysis.duration + 0.05 {
@@ -205,6 +205,9 @@ public struct ClassicPipeline: Sendable {
             }
             plan = planned
         }
+        // The manifest and `plan --json` say what the offline provider draws for each scene (made again from the prompt
+        // here, so a plan edited by hand never carries a stale record).
+        plan = Animatic.recordingVisuals(in: plan)
         timings[.plan] = t1.secondsSince
         progress.report(.stageCompleted(.plan, seconds: timings[.plan]!))
         for w in warnings { progress.report(.warning(w)) }
@@ -255,7 +258,8 @@ public struct ClassicPipeline: Sendable {
 
         progress.report(.stageStarted(.generate))
         let t2 = ContinuousClock.now
-        let results = try await generateClips(plan: plan, size: size, work: work, variants: request.sceneVariants, checkpoints: checkpoints)
+        let results = try await generateClips(plan: plan, size: size, work: work, variants: request.sceneVariants, checkpoints: checkpoints,
+                                              energy: outcome.analysis?.energy)
         outcome.timings[.generate] = t2.secondsSince
         progress.report(.stageCompleted(.generate, seconds: outcome.timings[.generate]!))
 
@@ -350,13 +354,15 @@ public struct ClassicPipeline: Sendable {
 
     /// Generates every scene's clip, at most `concurrency` at once, in scene order. With `checkpoints`, a scene whose
     /// key (see `SceneCheckpointKey`) an earlier run saved is restored instead, and each made scene is saved.
+    /// `energy` is the song's loudness curve: each clip gets its values frame by frame, so its motion follows the music.
     func generateClips(plan: Plan, size: FrameSize, work: WorkDirectory, variants: [Int: Int] = [:],
-                       checkpoints: (any PipelineCheckpoints)? = nil) async throws -> [ClipResult] {
+                       checkpoints: (any PipelineCheckpoints)? = nil, energy: EnergyCurve? = nil) async throws -> [ClipResult] {
         let spans = Timeline.clipSpans(of: plan)
         let requests = plan.scenes.enumerated().map { i, scene in
             ClipRequest(scene: scene, frames: spans[i].frames, size: size, brief: plan.brief,
                         seed: SceneCheckpointKey.seed(plan.seed, variant: variants[i] ?? 0),
-                        output: work.path(for: "scene-\(String(format: "%03d", i)).mp4"))
+                        output: work.path(for: "scene-\(String(format: "%03d", i)).mp4"),
+                        energy: energy.map { Self.energy($0, from: plan.songStart, startFrame: spans[i].startFrame, frames: spans[i].frames) } ?? [])
         }
         let keys = SceneCheckpointKey.keys(for: requests)
         var results = [ClipResult?](repeating: nil, count: requests.count)
@@ -406,6 +412,18 @@ public struct ClassicPipeline: Sendable {
         }
         if let refusal { throw refusal }
         return results.map { $0! }
+    }
+}
+
+extension ClassicPipeline {
+    /// The curve's value at each of `frames` frames from `startFrame` on the video's timeline (the song starts at
+    /// `songStart`); the ends of the curve hold beyond it.
+    static func energy(_ curve: EnergyCurve, from songStart: Double, startFrame: Int, frames: Int) -> [Double] {
+        guard !curve.values.isEmpty, curve.hop > 0 else { return [] }
+        return (0..<max(0, frames)).map { f in
+            let t = songStart + Double(startFrame + f) / Double(FrameClock.fps)
+            return curve.values[max(0, min(curve.values.count - 1, Int(t / curve.hop)))]
+        }
     }
 }
 

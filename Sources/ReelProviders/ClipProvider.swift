@@ -9,9 +9,12 @@ public struct ClipRequest: Sendable {
     public var seed: UInt64
     /// Where the clip must be written (an `.mp4` path the caller owns).
     public var output: String
+    /// The music's energy (0 to 1) at each of the clip's frames; empty without a song.
+    public var energy: [Double]
 
-    public init(scene: Scene, frames: Int, size: FrameSize, brief: Brief, seed: UInt64, output: String) {
+    public init(scene: Scene, frames: Int, size: FrameSize, brief: Brief, seed: UInt64, output: String, energy: [Double] = []) {
         self.scene = scene; self.frames = frames; self.size = size; self.brief = brief; self.seed = seed; self.output = output
+        self.energy = energy
     }
 }
 

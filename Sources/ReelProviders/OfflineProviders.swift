@@ -1,5 +1,6 @@
 import Foundation
 import ReelCore
+import ReelDraw
 import ReelMedia
 
 /// Encoder settings for intermediate scene clips: fast, and good enough that the final encode decides quality.
@@ -15,12 +16,38 @@ enum IntermediateEncoding {
     }
 }
 
-/// The offline video provider: procedural motion graphics drawn by ffmpeg's sources and filters.
+/// The offline video provider: the scene its prompt describes, drawn with Cairo (`SceneDrawing`) and piped to ffmpeg as
+/// raw frames; a prompt whose words the scene vocabulary does not know gets the abstract motion graphics of
+/// `ProceduralRecipe`, drawn by ffmpeg's sources and filters.
 public struct ProceduralClipProvider: ClipProvider {
     let runner: any ProcessRunner
     public init(runner: any ProcessRunner = SubprocessRunner()) { self.runner = runner }
 
     public func makeClip(_ request: ClipRequest) async throws -> ClipResult {
+        let visual = Animatic.visual(for: request.scene, brief: request.brief)
+        guard visual.isScene else { return try await makeAbstractClip(request) }
+        // Streaming frames needs a runner that can write a child's standard input; the process seam's own one can.
+        let feeder = runner as? any StandardInputRunner ?? SubprocessRunner()
+        let w = request.size.width, h = request.size.height, frames = request.frames
+        let drawing = SceneDrawing(visual: visual, width: w, height: h, frames: frames,
+                                   seed: Animatic.drawingSeed(request.seed, scene: request.scene.index),
+                                   energy: request.energy, fallbackEnergy: request.scene.energy)
+        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgra", "-s", "\(w)x\(h)",
+                    "-r", String(FrameClock.fps), "-i", "-"] + IntermediateEncoding.arguments(frames: frames, output: request.output)
+        _ = try await feeder.runChecked("ffmpeg", args, failure: .generationFailed,
+                                        what: "drawing scene \(request.scene.index) (\(visual.layers.map(\.rawValue).joined(separator: "+")))") { input in
+            let canvas = Canvas(width: w, height: h)
+            for i in 0..<frames {
+                try Task.checkCancellation()
+                drawing.draw(frame: i, on: canvas)
+                try await input.write(canvas.bgra())
+            }
+        }
+        return ClipResult(path: request.output)
+    }
+
+    /// Today's abstract motifs, for prompts the scene vocabulary has no word for.
+    func makeAbstractClip(_ request: ClipRequest) async throws -> ClipResult {
         let recipe = ProceduralRecipe(request: request)
         let args = ["-filter_complex", recipe.graph(size: request.size).description,
                     "-map", "[v]"] + IntermediateEncoding.arguments(frames: request.frames, output: request.output)

@@ -43,13 +43,9 @@ public struct ProceduralRecipe: Sendable, Hashable {
         let brief = request.brief
         // The motif follows what the scene shows: the prompt's first clause ("tracking shot of rain, ..."), so a
         // user who edits a plan's prompt changes the picture.
-        let subject = scene.prompt.split(separator: ",").first.map(String.init) ?? scene.content
-        let words = subject.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
         let promptHash = ContentHash.stableHash64(scene.prompt)
         var rng = SeededGenerator(seed: request.seed ^ promptHash)
-        // The first word that names a motif wins; otherwise the prompt's hash picks one.
-        let found = words.lazy.compactMap { w in Self.motifWords.first(where: { $0.1.contains(w) })?.0 }.first
-        motif = found ?? Motif.allCases[Int(promptHash % UInt64(Motif.allCases.count))]
+        motif = Self.motif(for: scene)
         let palette = brief.palette.colors.isEmpty ? [RGB(40, 40, 80), RGB(200, 80, 160)] : brief.palette.colors
         let rotation = Int(promptHash >> 8 % UInt64(palette.count))
         colors = (0..<4).map { palette[($0 + rotation) % palette.count] }
@@ -71,6 +67,15 @@ public struct ProceduralRecipe: Sendable, Hashable {
         vignette = dark || mood.contains("cinematic")
         gradientType = ["linear", "radial", "circular", "spiral"][Int.random(in: 0..<4, using: &rng)]
         seed = UInt32(truncatingIfNeeded: rng.next())
+    }
+
+    /// The motif of a scene: the first word of its prompt's first clause that names one, else one picked by the
+    /// prompt's hash.
+    public static func motif(for scene: Scene) -> Motif {
+        let subject = scene.prompt.split(separator: ",").first.map(String.init) ?? scene.content
+        let words = subject.lowercased().split(whereSeparator: { !$0.isLetter }).map(String.init)
+        let found = words.lazy.compactMap { w in motifWords.first(where: { $0.1.contains(w) })?.0 }.first
+        return found ?? Motif.allCases[Int(ContentHash.stableHash64(scene.prompt) % UInt64(Motif.allCases.count))]
     }
 
     /// The filter graph that draws the clip into `[v]`.

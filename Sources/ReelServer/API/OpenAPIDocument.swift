@@ -227,6 +227,13 @@ enum OpenAPIDocument {
                 "get": op("getCosts", "projects", "What the project's generations cost, by scene, model and kind",
                           parameters: [project], responses: ["200": json(ref("Costs"), "The costs."), "404": notFound]),
             ],
+            "/api/projects/{projectId}/storyboard.png": [
+                "get": op("getStoryboard", "projects",
+                          "The project's plan drawn as a storyboard: one frame per scene with its time, prompt, reason and transition (nothing is generated or paid for)",
+                          parameters: [project],
+                          responses: ["200": ["description": "The storyboard.", "content": ["image/png": ["schema": ["type": "string", "format": "binary"]]]],
+                                      "404": notFound]),
+            ],
             "/api/projects/{projectId}/assets": [
                 "post": op("uploadAsset", "assets", "Upload a song, image or video (streamed; validated by content)",
                            parameters: [project],

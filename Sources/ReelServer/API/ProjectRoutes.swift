@@ -1,5 +1,6 @@
 import Foundation
 import ReelCore
+import ReelProviders
 import ReelStore
 import Vapor
 
@@ -144,6 +145,7 @@ extension APIRoutes {
         api.post("projects", ":projectId", "generate") { req in try await generate(req) }
         api.post("projects", ":projectId", "scenes", ":sceneId", "regenerate") { req in try await regenerate(req) }
         api.get("projects", ":projectId", "costs") { req in try await costs(req) }
+        api.get("projects", ":projectId", "storyboard.png") { req in try await storyboard(req) }
     }
 
     /// The length a project asks for by its prompt's words ("a 60 minutes video") is held to the same cap as its
@@ -322,6 +324,28 @@ extension APIRoutes {
         let perSecond = try await store.averageStageSeconds()
         guard !perSecond.isEmpty else { return nil }
         return perSecond.values.reduce(0, +) * (project.duration ?? 30)
+    }
+
+    /// The project's plan as a storyboard PNG: the plan of its last generate (with edited scene prompts), or, before
+    /// one, the plan its settings make without the song's beats. Nothing is generated or paid for.
+    func storyboard(_ req: Request) async throws -> Response {
+        let project = try await ownedProject(req)
+        var plan: Plan
+        if let stored = project.plan {
+            plan = stored
+            for record in try await store.scenes(projectId: project.id) where plan.scenes.indices.contains(record.index) {
+                plan.scenes[record.index].prompt = record.prompt
+            }
+        } else {
+            let overrides = PromptParser.Overrides(category: project.category, aspect: project.aspectRatio, preset: project.preset,
+                                                   mode: project.mode, style: project.style, mood: project.mood, duration: project.duration)
+            let brief = try PromptParser().parse(project.prompt, overrides: overrides)
+            let duration = try RulePlanner.videoDuration(requested: brief.duration, songDuration: nil, start: 0)
+            plan = RulePlanner().plan(brief: brief, analysis: nil, songStart: 0, duration: duration,
+                                      seed: project.seed ?? ContentHash.stableHash64(project.id.uuidString), media: [])
+        }
+        let png = try Animatic.storyboard(for: plan).png()
+        return Response(status: .ok, headers: ["Content-Type": "image/png", "Cache-Control": "no-store"], body: .init(data: png))
     }
 
     func costs(_ req: Request) async throws -> Response {
