@@ -14,6 +14,10 @@ public struct SceneDrawing: Sendable {
     /// Energy (0 to 1) at each frame.
     let energy: [Double]
     let elements: Elements
+    let paletteOffset: Int
+    /// The sun's (or moon's) distance from the middle, as a fraction of the width.
+    let sunOffset: Double
+    let clockOffset: Double
 
     /// - Parameters:
     ///   - energy: the music's energy over the scene, one value per frame or a curve resampled to the frames
@@ -28,12 +32,18 @@ public struct SceneDrawing: Sendable {
         clock = self.energy.map { e in defer { t += (0.5 + 1.2 * e) / Double(FrameClock.fps) }; return t }
         var rng = SeededGenerator.derived(seed: seed, "scene-drawing")
         elements = Elements(width: Double(width), height: Double(height), rng: &rng)
+        // Two scenes that map to the same layers still differ: where the sun stands, which palette colour leads, and
+        // how far into its motion the scene starts come from the seed too.
+        var look = SeededGenerator.derived(seed: seed, "scene-look")
+        paletteOffset = Int.random(in: 0..<8, using: &look)
+        sunOffset = Double.random(in: -0.22...0.22, using: &look)
+        clockOffset = Double.random(in: 0..<12, using: &look)
     }
 
     /// Draws frame `index` (0-based) onto `canvas`, which must be `width × height`.
     public func draw(frame index: Int, on canvas: Canvas) {
         let i = min(max(0, index), frames - 1)
-        var f = Frame(d: self, canvas: canvas, c: clock[i], t: Double(i) / Double(FrameClock.fps), e: energy[i])
+        var f = Frame(d: self, canvas: canvas, c: clockOffset + clock[i], t: clockOffset + Double(i) / Double(FrameClock.fps), e: energy[i])
         f.draw()
     }
 
@@ -113,7 +123,7 @@ private struct Frame {
         palette = colours.isEmpty ? [Colour(1, 0.2, 0.6), Colour(0, 0.9, 1), Colour(0.5, 0.2, 1), Colour(0.05, 0.05, 0.15)] : colours
     }
 
-    func accent(_ i: Int) -> Colour { palette[i % palette.count] }
+    func accent(_ i: Int) -> Colour { palette[(i + d.paletteOffset) % palette.count] }
     /// The palette's most saturated colour, for lights.
     var light: Colour { palette.max(by: { saturation($0) < saturation($1) }) ?? .white }
     func saturation(_ c: Colour) -> Double { max(c.r, c.g, c.b) - min(c.r, c.g, c.b) }
@@ -177,7 +187,7 @@ private struct Frame {
     var sunPosition: (x: Double, y: Double, r: Double) {
         let low = d.visual.timeOfDay != .day
         let rise = d.visual.timeOfDay == .dawn ? -c * h * 0.006 : (d.visual.timeOfDay == .sunset ? c * h * 0.006 : 0)
-        let x = w * 0.5 - shift(0.05)
+        let x = w * (0.5 + d.sunOffset) - shift(0.05)
         let y = (low ? horizon - h * 0.12 : h * 0.2) + rise
         let r = h * (has.contains(.grid) ? 0.2 : (low ? 0.11 : 0.07))
         return (x, y, r)
@@ -229,8 +239,8 @@ private struct Frame {
     }
 
     func moon() {
-        let x = w * 0.72 - shift(0.03), y = h * 0.2, r = h * 0.06
-        canvas.glow(x, y, r * 4, Colour(0.7, 0.75, 0.9), 0.25)
+        let x = w * (0.5 - d.sunOffset) - shift(0.03), y = h * 0.2, r = h * 0.06
+        canvas.glow(x, y, r * 3, Colour(0.7, 0.75, 0.9), 0.25)
         canvas.colour(Colour(0.93, 0.93, 0.86)); canvas.circle(x, y, r); canvas.fill()
         canvas.colour(Colour(0.8, 0.8, 0.74), 0.6); canvas.circle(x - r * 0.3, y + r * 0.2, r * 0.22); canvas.fill()
     }
@@ -242,7 +252,8 @@ private struct Frame {
         case .night: accent(0).mixed(with: Colour(1, 0.5, 0.3), 0.4)
         default: Colour(1, 0.78, 0.45)
         }
-        canvas.glow(x, y, r * 3.5, warm, 0.35 + 0.2 * e)
+        // Radial gradients cost Cairo per pixel: the glow stays within about twice the disc.
+        canvas.glow(x, y, r * 2.3, warm, 0.4 + 0.2 * e)
         if has.contains(.grid) {
             // The synthwave sun: a warm-to-pink disc cut by bands that thicken toward its bottom.
             canvas.save()
@@ -428,31 +439,25 @@ private struct Frame {
         let neon = accent(0).mixed(with: Colour(1, 0.2, 0.8), 0.3)
         canvas.rect(0, horizon, w, h - horizon)
         canvas.fillVertical(horizon, Colour(0.06, 0.02, 0.12), h, Colour(0.01, 0.0, 0.03))
+        // A glow along the horizon, where the lines crowd together.
+        canvas.additive(true)
+        canvas.rect(0, horizon - h * 0.04, w, h * 0.12)
+        canvas.fillVertical(horizon - h * 0.04, neon, horizon + h * 0.08, neon, alpha: (0, 0.35 * (0.6 + 0.4 * e)))
+        canvas.additive(false)
         camera(0.8) {
+            // Rows come toward the camera faster when the music is louder.
             for k in 0..<12 {
                 let z = (Double(k) / 12 + c * 0.25 * (0.6 + e)).truncatingRemainder(dividingBy: 1)
                 let y = perspective(z)
                 canvas.move(0, y); canvas.line(w, y)
-            }
-            let off = shift(0.8).truncatingRemainder(dividingBy: w / 8)
-            for k in -12...20 {
-                let bx = Double(k) * w / 8 - off
-                canvas.move(w / 2 + (bx - w / 2) * 0.05, horizon); canvas.line(bx * 3 - w, h)
-            }
-            canvas.colour(neon, 0.25); canvas.stroke(5)
-        }
-        camera(0.8) {
-            for k in 0..<12 {
-                let z = (Double(k) / 12 + c * 0.25 * (0.6 + e)).truncatingRemainder(dividingBy: 1)
-                let y = perspective(z)
-                canvas.move(0, y); canvas.line(w, y)
-            }
-            let off = shift(0.8).truncatingRemainder(dividingBy: w / 8)
-            for k in -12...20 {
-                let bx = Double(k) * w / 8 - off
-                canvas.move(w / 2 + (bx - w / 2) * 0.05, horizon); canvas.line(bx * 3 - w, h)
             }
             canvas.colour(neon.mixed(with: .white, 0.3), 0.9); canvas.stroke(1.4)
+            let off = shift(0.8).truncatingRemainder(dividingBy: w / 8)
+            for k in -4...12 {
+                let bx = Double(k) * w / 8 - off
+                canvas.move(w / 2 + (bx - w / 2) * 0.05, horizon); canvas.line(w / 2 + (bx - w / 2) * 2.2, h)
+            }
+            canvas.fastAntialias { canvas.stroke(1.4) }
         }
     }
 
@@ -490,7 +495,9 @@ private struct Frame {
             canvas.rect(xx - w * 0.035, y, w * 0.07, 3)
             canvas.fill()
         }
-        canvas.glow(w / 2, horizon, w * 0.45, light, 0.18 * pulse)
+        // A haze of the palette's light over the horizon: a band, cheaper than one more big radial glow.
+        canvas.rect(0, horizon - h * 0.3, w, h * 0.3)
+        canvas.fillVertical(horizon - h * 0.3, light, horizon, light, alpha: (0, 0.16 * pulse))
         canvas.additive(false)
     }
 
@@ -533,7 +540,7 @@ private struct Frame {
         let s = h * 0.42, base = h * 0.96
         let beat = sin(c * 4) * (0.2 + 0.6 * e)
         let dark = Colour(0.03, 0.03, 0.05)
-        canvas.glow(x, base - s * 0.6, s * 0.7, light, 0.12 + 0.1 * e)
+        canvas.glow(x, base - s * 0.6, s * 0.5, light, 0.14 + 0.1 * e)
         canvas.colour(dark)
         canvas.circle(x, base - s * 0.92, s * 0.075); canvas.fill()
         canvas.move(x - s * 0.11, base - s * 0.8); canvas.line(x + s * 0.11, base - s * 0.8)
@@ -585,7 +592,7 @@ private struct Frame {
         canvas.colour(accent(0).mixed(with: .white, 0.35))
         canvas.move(left, base - bh); canvas.line(left + (fw + sw) * 0.5 + 6, base - bh - bd * 0.25)
         canvas.line(left + fw + sw, base - bh); canvas.close(); canvas.fill()
-        canvas.additive(true); canvas.glow(x, base - bh * 0.5, bh * 1.3, label, 0.12 + 0.12 * e); canvas.additive(false)
+        canvas.additive(true); canvas.glow(x, base - bh * 0.5, bh * 0.9, label, 0.14 + 0.12 * e); canvas.additive(false)
     }
 
     func cairoEllipse(_ x: Double, _ y: Double, _ rx: Double, _ ry: Double) {
@@ -676,7 +683,7 @@ private struct Frame {
     }
 
     func lensFlare() {
-        let (sx, sy, _) = has.contains(.sun) ? sunPosition : (w * 0.72 - shift(0.03), h * 0.2, 0)
+        let (sx, sy, _) = has.contains(.sun) ? sunPosition : (w * (0.5 - d.sunOffset) - shift(0.03), h * 0.2, 0)
         let cx = w / 2, cy = h / 2
         canvas.additive(true)
         for k in 1...5 {

@@ -13,9 +13,10 @@ public enum Animatic {
         return visual
     }
 
-    /// The seed a scene is drawn with, the same for its animatic clip and its storyboard panel.
-    public static func drawingSeed(_ seed: UInt64, scene index: Int) -> UInt64 {
-        seed ^ ContentHash.stableHash64("animatic-scene-\(index)")
+    /// The seed a scene is drawn with, the same for its animatic clip and its storyboard panel: from the run's seed,
+    /// the scene's place and its prompt, so an edited prompt changes the picture even where it maps to the same layers.
+    public static func drawingSeed(_ seed: UInt64, scene: Scene) -> UInt64 {
+        seed ^ ContentHash.stableHash64("animatic-scene-\(scene.index)-\(scene.prompt)")
     }
 
     /// `plan` with `source.visual` recorded on every scene the procedural provider draws (and cleared on the others,
@@ -33,7 +34,7 @@ public enum Animatic {
     /// The storyboard of `plan`: one panel per scene, drawn as the animatic draws it.
     public static func storyboard(for plan: Plan) -> Storyboard {
         let panels = plan.scenes.map { scene in
-            Storyboard.Panel(scene: scene, visual: visual(for: scene, brief: plan.brief), seed: drawingSeed(plan.seed, scene: scene.index))
+            Storyboard.Panel(scene: scene, visual: visual(for: scene, brief: plan.brief), seed: drawingSeed(plan.seed, scene: scene))
         }
         let title = String(format: "%@ — %d scenes, %.1f s, seed %llu", plan.brief.prompt, plan.scenes.count, plan.duration, plan.seed)
         return Storyboard(title: title, aspect: plan.brief.aspect, panels: panels)

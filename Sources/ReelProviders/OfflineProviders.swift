@@ -30,7 +30,7 @@ public struct ProceduralClipProvider: ClipProvider {
         let feeder = runner as? any StandardInputRunner ?? SubprocessRunner()
         let w = request.size.width, h = request.size.height, frames = request.frames
         let drawing = SceneDrawing(visual: visual, width: w, height: h, frames: frames,
-                                   seed: Animatic.drawingSeed(request.seed, scene: request.scene.index),
+                                   seed: Animatic.drawingSeed(request.seed, scene: request.scene),
                                    energy: request.energy, fallbackEnergy: request.scene.energy)
         let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgra", "-s", "\(w)x\(h)",
                     "-r", String(FrameClock.fps), "-i", "-"] + IntermediateEncoding.arguments(frames: frames, output: request.output)
