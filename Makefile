@@ -24,6 +24,7 @@ bench: deps
 	@bash benchmarks/beats/run.sh
 	@bash benchmarks/providers/run.sh
 	@bash benchmarks/service/run.sh
+	@bash benchmarks/draw/run.sh
 
 clean:
 	rm -rf .build out

@@ -68,7 +68,7 @@ let package = Package(
         ]),
         .executableTarget(name: "reelsmith", dependencies: ["ReelCLI"]),
         // `benchmarks/bench_draw.py`: drawing time per frame of the offline scenes at each preset.
-        .executableTarget(name: "reelsmith-drawbench", dependencies: ["ReelCore", "ReelDraw"], path: "benchmarks/draw"),
+        .executableTarget(name: "reelsmith-drawbench", dependencies: ["ReelCore", "ReelDraw"], path: "benchmarks/draw/drawbench"),
         // Loopback servers speaking the Replicate, Cog and LLM protocols are plain SwiftNIO HTTP/1.1 servers.
         .target(name: "ReelTestSupport", dependencies: [
             "ReelCore", "ReelMedia", "ReelProviders", "ReelStore",

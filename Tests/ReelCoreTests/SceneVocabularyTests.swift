@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ReelCore
 
@@ -75,6 +76,17 @@ struct SceneVocabularyTests {
         #expect(Set(words).count == words.count, "no word twice")
         #expect(words.count >= 60)
         #expect(SceneVocabulary.entries.filter(\.drawsSomething).count >= 60)
+    }
+
+    @Test func theDocumentedTableListsEveryWord() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/scene-vocabulary.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        let documented = Set(text.split(separator: "\n").filter { $0.hasPrefix("| ") }.compactMap {
+            $0.split(separator: "|").first.map { $0.trimmingCharacters(in: .whitespaces) }
+        })
+        let missing = SceneVocabulary.entries.map(\.word).filter { !documented.contains($0) }
+        #expect(missing.isEmpty, "docs/scene-vocabulary.md lacks \(missing)")
     }
 
     @Test func theSamePromptAlwaysMapsTheSameWay() {
