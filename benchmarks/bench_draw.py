@@ -91,7 +91,7 @@ def main():
     for r in rows:
         if r["prompt"] not in prompts:
             prompts.append(r["prompt"])
-    lines.append("| prompt | layers | " + " | ".join(f"{p} {next(r['width'] for r in rows if r['preset'] == p)}×"
+    lines.append("| prompt | layers; subjects | " + " | ".join(f"{p} {next(r['width'] for r in rows if r['preset'] == p)}×"
                                                  f"{next(r['height'] for r in rows if r['preset'] == p)} ms (CPU ms)"
                                                  for p in presets) + " |")
     lines.append("|---|---|" + "---:|" * len(presets))
@@ -100,8 +100,9 @@ def main():
         for p in presets:
             r = next(r for r in rows if r["preset"] == p and r["prompt"] == prompt)
             cells.append(f"{r['msPerFrame']:.1f} ({r['cpuMsPerFrame']:.1f})")
-        layers = next(r["layers"] for r in rows if r["prompt"] == prompt)
-        lines.append(f"| {prompt} | {', '.join(layers)} | " + " | ".join(cells) + " |")
+        first = next(r for r in rows if r["prompt"] == prompt)
+        drawn = ", ".join(first["layers"]) + "".join(f"; {s}" for s in first.get("subjects", []))
+        lines.append(f"| {prompt} | {drawn} | " + " | ".join(cells) + " |")
     lines += ["", "**30 s offline draft** (960×540, `generate '%s' --audio song-30.wav --duration 30 --preset draft "
               "--seed 7 --offline`; target ≤ 30 s wall on 2 cores):" % PROMPT, "",
               "| renderer | scenes | wall s | CPU s | analyze s | generate s | compose s | load |",

@@ -43,7 +43,7 @@ public struct SceneDrawing: Sendable {
     /// Draws frame `index` (0-based) onto `canvas`, which must be `width × height`.
     public func draw(frame index: Int, on canvas: Canvas) {
         let i = min(max(0, index), frames - 1)
-        var f = Frame(d: self, canvas: canvas, c: clockOffset + clock[i], t: clockOffset + Double(i) / Double(FrameClock.fps), e: energy[i])
+        let f = Frame(d: self, canvas: canvas, c: clockOffset + clock[i], t: clockOffset + Double(i) / Double(FrameClock.fps), e: energy[i])
         f.draw()
     }
 
@@ -195,7 +195,7 @@ private struct Frame {
 
     // MARK: - Drawing
 
-    mutating func draw() {
+    func draw() {
         sky()
         if has.contains(.stars) { stars() }
         if has.contains(.moon) { moon() }
@@ -574,8 +574,7 @@ private struct Frame {
         // A box turning on a turntable: the visible faces' widths follow the angle.
         let a = c * 0.9
         let bw = h * 0.26, bd = h * 0.18, bh = h * 0.34, base = h * 0.86
-        canvas.colour(Colour(0, 0, 0), 0.35); canvas.save(); canvas.translate(x, base); canvas.rotate(0)
-        cairoEllipse(0, 0, bw * 0.9, bh * 0.08); canvas.restore(); canvas.fill()
+        canvas.colour(Colour(0, 0, 0), 0.35); ellipse(x, base, bw * 0.9, bh * 0.08); canvas.fill()
         let fw = bw * abs(cos(a)), sw = bd * abs(sin(a))
         let left = x - (fw + sw) / 2
         let frontFirst = cos(a) * sin(a) >= 0
@@ -595,11 +594,10 @@ private struct Frame {
         canvas.additive(true); canvas.glow(x, base - bh * 0.5, bh * 0.9, label, 0.14 + 0.12 * e); canvas.additive(false)
     }
 
-    func cairoEllipse(_ x: Double, _ y: Double, _ rx: Double, _ ry: Double) {
-        canvas.save(); canvas.translate(x, y); cairoScale(rx, ry); canvas.circle(0, 0, 1); canvas.restore()
+    /// Adds an ellipse to the path (Cairo keeps the path in device space, so it survives the restore).
+    func ellipse(_ x: Double, _ y: Double, _ rx: Double, _ ry: Double) {
+        canvas.save(); canvas.translate(x, y); canvas.scaleXY(rx, ry); canvas.circle(0, 0, 1); canvas.restore()
     }
-
-    func cairoScale(_ sx: Double, _ sy: Double) { canvas.scaleXY(sx, sy) }
 
     func bottle(_ x: Double) {
         let bh = h * 0.5, bw = bh * 0.28, base = h * 0.9

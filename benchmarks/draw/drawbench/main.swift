@@ -43,7 +43,7 @@ for preset in presets {
         let line: [String: Any] = ["preset": preset.rawValue, "width": size.width, "height": size.height, "prompt": prompt,
                                    "frames": frames, "msPerFrame": seconds * 1000 / Double(frames),
                                    "cpuMsPerFrame": cpu * 1000 / Double(frames), "bytes": bytes,
-                                   "layers": visual.layers.map(\.rawValue)]
+                                   "layers": visual.layers.map(\.rawValue), "subjects": visual.subjects.map(\.rawValue)]
         let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }
