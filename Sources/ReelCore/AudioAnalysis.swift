@@ -46,6 +46,16 @@ public struct EnergyCurve: Codable, Sendable, Hashable {
         return values[a..<b].reduce(0, +) / Double(b - a)
     }
 
+    /// The value at each of `frames` video frames from `startFrame` on, for a video whose first frame is `songStart`
+    /// seconds into the song; the curve's ends hold beyond it.
+    public func perFrame(songStart: Double, startFrame: Int, frames: Int) -> [Double] {
+        guard !values.isEmpty, hop > 0 else { return [] }
+        return (0..<max(0, frames)).map { f in
+            let t = songStart + Double(startFrame + f) / Double(FrameClock.fps)
+            return values[max(0, min(values.count - 1, Int(t / hop)))]
+        }
+    }
+
     /// The same curve with at most `maxCount` values, each the mean of the values it replaces.
     public func downsampled(toAtMost maxCount: Int) -> EnergyCurve {
         guard values.count > maxCount, maxCount > 0 else { return self }

@@ -362,7 +362,7 @@ public struct ClassicPipeline: Sendable {
             ClipRequest(scene: scene, frames: spans[i].frames, size: size, brief: plan.brief,
                         seed: SceneCheckpointKey.seed(plan.seed, variant: variants[i] ?? 0),
                         output: work.path(for: "scene-\(String(format: "%03d", i)).mp4"),
-                        energy: energy.map { Self.energy($0, from: plan.songStart, startFrame: spans[i].startFrame, frames: spans[i].frames) } ?? [])
+                        energy: energy?.perFrame(songStart: plan.songStart, startFrame: spans[i].startFrame, frames: spans[i].frames) ?? [])
         }
         let keys = SceneCheckpointKey.keys(for: requests)
         var results = [ClipResult?](repeating: nil, count: requests.count)
@@ -412,18 +412,6 @@ public struct ClassicPipeline: Sendable {
         }
         if let refusal { throw refusal }
         return results.map { $0! }
-    }
-}
-
-extension ClassicPipeline {
-    /// The curve's value at each of `frames` frames from `startFrame` on the video's timeline (the song starts at
-    /// `songStart`); the ends of the curve hold beyond it.
-    static func energy(_ curve: EnergyCurve, from songStart: Double, startFrame: Int, frames: Int) -> [Double] {
-        guard !curve.values.isEmpty, curve.hop > 0 else { return [] }
-        return (0..<max(0, frames)).map { f in
-            let t = songStart + Double(startFrame + f) / Double(FrameClock.fps)
-            return curve.values[max(0, min(curve.values.count - 1, Int(t / curve.hop)))]
-        }
     }
 }
 

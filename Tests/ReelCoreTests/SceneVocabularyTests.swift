@@ -95,3 +95,14 @@ struct SceneVocabularyTests {
         #expect(a == b)
     }
 }
+
+@Suite("Energy per frame")
+struct EnergyPerFrameTests {
+    @Test func eachFrameReadsTheCurveAtItsTimeInTheSong() {
+        let curve = EnergyCurve(hop: 0.1, values: [0, 0.1, 0.2, 0.3, 0.4, 0.5])
+        // 30 fps: frame 3 is 0.1 s into the video; the video starts 0.2 s into the song.
+        #expect(curve.perFrame(songStart: 0.2, startFrame: 0, frames: 7) == [0.2, 0.2, 0.2, 0.3, 0.3, 0.3, 0.4])
+        #expect(curve.perFrame(songStart: 0, startFrame: 15, frames: 2) == [0.5, 0.5], "past the end the last value holds")
+        #expect(EnergyCurve(hop: 0.1, values: []).perFrame(songStart: 0, startFrame: 0, frames: 3).isEmpty)
+    }
+}
