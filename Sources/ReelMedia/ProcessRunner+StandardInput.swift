@@ -16,21 +16,36 @@ public struct ProcessInputWriter: Sendable {
 /// A `ProcessRunner` that can also stream into a child's standard input while it runs (raw video frames into ffmpeg).
 public protocol StandardInputRunner: ProcessRunner {
     /// Runs `tool`, calls `feeding` with a writer to its standard input, closes the input when `feeding` returns, and
-    /// waits for the child. Standard output is discarded. A cancelled task stops the child (SIGTERM, then SIGKILL).
-    func run(_ tool: String, _ arguments: [String],
+    /// waits for the child. Standard output is discarded. A cancelled task stops the child (SIGTERM, then SIGKILL); so
+    /// does passing `timeout`, after which `.processTimedOut` is thrown.
+    func run(_ tool: String, _ arguments: [String], timeout: Duration,
              feeding: @escaping @Sendable (ProcessInputWriter) async throws -> Void) async throws -> ProcessOutput
 }
 
 extension StandardInputRunner {
-    /// `run(_:_:feeding:)` that throws `code` with the tail of standard error if the child exits non-zero.
+    /// `run(_:_:timeout:feeding:)` that throws `code` with the tail of standard error if the child exits non-zero.
     public func runChecked(_ tool: String, _ arguments: [String], failure code: ReelError.Code, what: String,
+                           timeout: Duration = ProcessDeadline.standard,
                            feeding: @escaping @Sendable (ProcessInputWriter) async throws -> Void) async throws -> ProcessOutput {
-        let out = try await run(tool, arguments, feeding: feeding)
+        let out: ProcessOutput
+        do {
+            out = try await run(tool, arguments, timeout: timeout, feeding: feeding)
+        } catch let error as ReelError where error.code == .processTimedOut {
+            throw ReelError(.processTimedOut, "\(what) took longer than \(ProcessTimedOut.describe(timeout)); \(tool) was stopped", cause: error.cause)
+        }
         guard out.exitCode == 0 else {
             let detail = out.stderrTail.split(separator: "\n").last.map(String.init) ?? "exit code \(out.exitCode)"
             throw ReelError(code, "\(what) failed: \(detail)", cause: ProcessFailure(tool: tool, exitCode: out.exitCode, stderr: out.stderrTail))
         }
         return out
+    }
+
+    /// Runs ffmpeg with `FFmpegPreamble` before `arguments`, feeding its standard input (name it with `-i -`).
+    @discardableResult
+    public func ffmpeg(_ arguments: [String], failure code: ReelError.Code, what: String,
+                       timeout: Duration = ProcessDeadline.standard,
+                       feeding: @escaping @Sendable (ProcessInputWriter) async throws -> Void) async throws -> ProcessOutput {
+        try await runChecked("ffmpeg", FFmpegPreamble.arguments + arguments, failure: code, what: what, timeout: timeout, feeding: feeding)
     }
 }
 
@@ -39,19 +54,26 @@ extension SubprocessRunner: StandardInputRunner {
     /// on the next write: ignored once, process-wide, the first time input is streamed.
     private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-    public func run(_ tool: String, _ arguments: [String],
+    public func run(_ tool: String, _ arguments: [String], timeout: Duration,
                     feeding: @escaping @Sendable (ProcessInputWriter) async throws -> Void) async throws -> ProcessOutput {
         try Task.checkCancellation()
         Self.ignoreBrokenPipes
         if Self.logsCommands {
             FileHandle.standardError.write(Data("reelsmith: run: \(([tool] + arguments).joined(separator: " ")) < (stream)\n".utf8))
         }
+        return try await Self.withDeadline(tool: tool, timeout: timeout) {
+            try await feedToEnd(tool, arguments, feeding: feeding)
+        }
+    }
+
+    private func feedToEnd(_ tool: String, _ arguments: [String],
+                           feeding: @escaping @Sendable (ProcessInputWriter) async throws -> Void) async throws -> ProcessOutput {
         var options = PlatformOptions()
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .milliseconds(500))]
         let result: ExecutionResult<(String, FeedFailure?), DiscardedOutput, SequenceOutput>
         do {
             result = try await Subprocess.run(
-                .name(tool), arguments: Arguments(arguments), platformOptions: options,
+                .name(tool), arguments: Arguments(arguments), environment: Self.subprocessEnvironment(), platformOptions: options,
                 input: .inputWriter, output: .discarded, error: .sequence
             ) { execution -> (String, FeedFailure?) in
                 let errors = execution.standardError

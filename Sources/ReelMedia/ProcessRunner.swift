@@ -155,9 +155,17 @@ public struct SubprocessRunner: ProcessRunner {
             let line = ([tool] + arguments).map { $0.contains(where: { " ;[]'\"".contains($0) }) ? "'\($0)'" : $0 }.joined(separator: " ")
             FileHandle.standardError.write(Data("reelsmith: run: \(line)\n".utf8))
         }
-        // The deadline races the child; the loser is cancelled, and a cancelled child is torn down by swift-subprocess.
+        return try await Self.withDeadline(tool: tool, timeout: timeout) {
+            try await runToEnd(tool, arguments, stdoutLimit: stdoutLimit, onStdout: onStdout)
+        }
+    }
+
+    /// Runs `child` against `timeout`: the deadline races the child and the loser is cancelled (a cancelled child is torn
+    /// down by swift-subprocess, SIGTERM then SIGKILL); a child that loses throws `.processTimedOut`.
+    static func withDeadline(tool: String, timeout: Duration,
+                             _ child: @escaping @Sendable () async throws -> ProcessOutput) async throws -> ProcessOutput {
         let outcome = try await withThrowingTaskGroup(of: Deadlined.self) { group in
-            group.addTask { .finished(try await runToEnd(tool, arguments, stdoutLimit: stdoutLimit, onStdout: onStdout)) }
+            group.addTask { .finished(try await child()) }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 return .timedOut
@@ -175,18 +183,23 @@ public struct SubprocessRunner: ProcessRunner {
 
     private enum Deadlined: Sendable { case finished(ProcessOutput), timedOut }
 
+    /// `childEnvironment(from:)` of this process, as swift-subprocess takes it.
+    static func subprocessEnvironment() -> Environment {
+        var environment: [Environment.Key: String] = [:]
+        for (key, value) in Self.childEnvironment(from: ProcessInfo.processInfo.environment) {
+            if let key = Environment.Key(rawValue: key) { environment[key] = value }
+        }
+        return .custom(environment)
+    }
+
     private func runToEnd(_ tool: String, _ arguments: [String], stdoutLimit: Int,
                           onStdout: (@Sendable (UnsafeRawBufferPointer) throws -> Void)?) async throws -> ProcessOutput {
         var options = PlatformOptions()
         // ffmpeg finishes or aborts cleanly on SIGTERM; give it a moment before SIGKILL.
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .milliseconds(500))]
-        var environment: [Environment.Key: String] = [:]
-        for (key, value) in Self.childEnvironment(from: ProcessInfo.processInfo.environment) {
-            if let key = Environment.Key(rawValue: key) { environment[key] = value }
-        }
         do {
             let result = try await Subprocess.run(
-                .name(tool), arguments: Arguments(arguments), environment: .custom(environment), platformOptions: options,
+                .name(tool), arguments: Arguments(arguments), environment: Self.subprocessEnvironment(), platformOptions: options,
                 input: .none, output: .sequence, error: .sequence
             ) { execution -> (Data, String) in
                 let errors = execution.standardError

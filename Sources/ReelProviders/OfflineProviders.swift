@@ -32,10 +32,11 @@ public struct ProceduralClipProvider: ClipProvider {
         let drawing = SceneDrawing(visual: visual, width: w, height: h, frames: frames,
                                    seed: Animatic.drawingSeed(request.seed, scene: request.scene),
                                    energy: request.energy, fallbackEnergy: request.scene.energy)
-        let args = ["-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgra", "-s", "\(w)x\(h)",
+        let args = ["-f", "rawvideo", "-pix_fmt", "bgra", "-s", "\(w)x\(h)",
                     "-r", String(FrameClock.fps), "-i", "-"] + IntermediateEncoding.arguments(frames: frames, output: request.output)
-        _ = try await feeder.runChecked("ffmpeg", args, failure: .generationFailed,
-                                        what: "drawing scene \(request.scene.index) (\(visual.layers.map(\.rawValue).joined(separator: "+")))") { input in
+        try await feeder.ffmpeg(args, failure: .generationFailed,
+                                what: "drawing scene \(request.scene.index) (\(visual.layers.map(\.rawValue).joined(separator: "+")))",
+                                timeout: IntermediateEncoding.deadline(frames: frames)) { input in
             let canvas = Canvas(width: w, height: h)
             for i in 0..<frames {
                 try Task.checkCancellation()

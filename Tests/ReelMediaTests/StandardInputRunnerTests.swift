@@ -45,10 +45,39 @@ struct StandardInputRunnerTests {
     @Test func aFeedingErrorOfTheCallerIsRethrown() async throws {
         struct Stop: Error {}
         await #expect(throws: Stop.self) {
-            _ = try await SubprocessRunner().run("ffmpeg", Self.rawInput + ["-f", "null", "-"]) { input in
+            _ = try await SubprocessRunner().run("ffmpeg", Self.rawInput + ["-f", "null", "-"], timeout: .seconds(60)) { input in
                 try await input.write(Self.frames(1)[0])
                 throw Stop()
             }
         }
+    }
+
+    @Test func aFeedThatOutlivesItsDeadlineStopsTheChild() async throws {
+        // ffmpeg waits for frames that never come; the deadline, not the caller, ends it.
+        do {
+            _ = try await SubprocessRunner().runChecked("ffmpeg", Self.rawInput + ["-f", "null", "-"], failure: .processFailed,
+                                                        what: "encoding", timeout: .milliseconds(800)) { input in
+                try await input.write(Self.frames(1)[0])
+                try await Task.sleep(for: .seconds(120))
+            }
+            Issue.record("the deadline must stop the child")
+        } catch let error as ReelError {
+            #expect(error.code == .processTimedOut, "\(error.message)")
+            #expect(error.message.hasPrefix("encoding took longer than"), "\(error.message)")
+        }
+    }
+
+    @Test func aStreamedChildGetsTheMinimalEnvironment() async throws {
+        setenv("REELSMITH_TEST_STREAM_SECRET", "sk-must-not-leak", 1)
+        defer { unsetenv("REELSMITH_TEST_STREAM_SECRET") }
+        let dir = try Fixtures.temporaryDirectory("stdin-env")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try await SubprocessRunner().runChecked("sh", ["-c", "cat >/dev/null; env > \(dir)/env.txt"], failure: .processFailed,
+                                                    what: "env", timeout: .seconds(60)) { input in
+            try await input.write([1, 2, 3])
+        }
+        let env = try String(contentsOfFile: "\(dir)/env.txt", encoding: .utf8)
+        #expect(env.contains("PATH="))
+        #expect(!env.contains("sk-must-not-leak"))
     }
 }
