@@ -9,8 +9,9 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need_
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 pkg-config --exists fftw3f 2>/dev/null || need_apt+=(libfftw3-dev)
 pkg-config --exists cairo 2>/dev/null || need_apt+=(libcairo2-dev)
-# Storyboard captions need one font that fontconfig can find.
-[ -n "$(fc-list 2>/dev/null | head -1)" ] || need_apt+=(fonts-dejavu-core)
+# Storyboard captions need one font that fontconfig can find (fc-list itself comes with the fontconfig package).
+command -v fc-list >/dev/null 2>&1 || need_apt+=(fontconfig)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || [ -n "$(fc-list 2>/dev/null | head -1)" ] || need_apt+=(fonts-dejavu-core)
 for extra in "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need_apt+=("$extra")
 done
