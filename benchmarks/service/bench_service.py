@@ -164,6 +164,16 @@ def clean_environment(registry):
     return env
 
 
+def generate_all(base, key, projects):
+    """Queues a generate job for every project at once; returns the job ids."""
+    jobs = []
+    for pid in projects:
+        status, job = call(base, "POST", f"/api/projects/{pid}/generate", key, {})
+        assert status == 202, (status, job)
+        jobs.append(job["id"])
+    return jobs
+
+
 def new_user(binary, env, work):
     out = subprocess.run([binary, "users", "add", "bench-" + uuid.uuid4().hex[:6]], env=env, cwd=work, capture_output=True, check=True)
     key = out.stdout.decode().strip().splitlines()[-1]
@@ -240,11 +250,7 @@ def throughput(args, env, work, workers, song):
             upload(server.base, key, project["id"], song)
             projects.append(project["id"])
         started = time.time()
-        jobs = []
-        for pid in projects:
-            status, job = call(server.base, "POST", f"/api/projects/{pid}/generate", key, {})
-            assert status == 202, (status, job)
-            jobs.append(job["id"])
+        jobs = generate_all(server.base, key, projects)
         pending = set(jobs)
         finished_at = {}
         statuses = {}

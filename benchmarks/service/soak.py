@@ -29,8 +29,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_service import (Postgres, Server, Standin, call, clean_environment, click_track, log, new_user, upload,
-                           RULES_REGISTRY)  # noqa: E402
+from bench_service import (Postgres, Server, Standin, call, clean_environment, click_track, generate_all, log, new_user,
+                           upload, RULES_REGISTRY)  # noqa: E402
 
 TERMINAL = ("succeeded", "failed", "canceled")
 
@@ -134,11 +134,7 @@ def soak(args):
         standin.reset()
         workers = Workers(args.bin, env, work, args.workers)
         started = time.time()
-        jobs = []
-        for pid in projects:
-            status, job = call(server.base, "POST", f"/api/projects/{pid}/generate", key, {})
-            assert status == 202, (status, job)
-            jobs.append(job["id"])
+        jobs = generate_all(server.base, key, projects)
         stop = threading.Event()
         samples = []
         threads = [threading.Thread(target=reader, args=(server.base, key, jobs, stop, samples, args.seed + n), daemon=True)
