@@ -27,17 +27,9 @@ extension StandardInputRunner {
     public func runChecked(_ tool: String, _ arguments: [String], failure code: ReelError.Code, what: String,
                            timeout: Duration = ProcessDeadline.standard,
                            feeding: @escaping @Sendable (ProcessInputWriter) async throws -> Void) async throws -> ProcessOutput {
-        let out: ProcessOutput
-        do {
-            out = try await run(tool, arguments, timeout: timeout, feeding: feeding)
-        } catch let error as ReelError where error.code == .processTimedOut {
-            throw ReelError(.processTimedOut, "\(what) took longer than \(ProcessTimedOut.describe(timeout)); \(tool) was stopped", cause: error.cause)
+        try await checkedRun(tool, failure: code, what: what, timeout: timeout) {
+            try await run(tool, arguments, timeout: timeout, feeding: feeding)
         }
-        guard out.exitCode == 0 else {
-            let detail = out.stderrTail.split(separator: "\n").last.map(String.init) ?? "exit code \(out.exitCode)"
-            throw ReelError(code, "\(what) failed: \(detail)", cause: ProcessFailure(tool: tool, exitCode: out.exitCode, stderr: out.stderrTail))
-        }
-        return out
     }
 
     /// Runs ffmpeg with `FFmpegPreamble` before `arguments`, feeding its standard input (name it with `-i -`).

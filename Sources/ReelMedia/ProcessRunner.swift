@@ -70,17 +70,9 @@ extension ProcessRunner {
     public func runChecked(_ tool: String, _ arguments: [String], failure code: ReelError.Code, what: String,
                            stdoutLimit: Int = 16 << 20, timeout: Duration = ProcessDeadline.standard,
                            onStdout: (@Sendable (UnsafeRawBufferPointer) throws -> Void)? = nil) async throws -> ProcessOutput {
-        let out: ProcessOutput
-        do {
-            out = try await run(tool, arguments, stdoutLimit: stdoutLimit, timeout: timeout, onStdout: onStdout)
-        } catch let error as ReelError where error.code == .processTimedOut {
-            throw ReelError(.processTimedOut, "\(what) took longer than \(ProcessTimedOut.describe(timeout)); \(tool) was stopped", cause: error.cause)
+        try await checkedRun(tool, failure: code, what: what, timeout: timeout) {
+            try await run(tool, arguments, stdoutLimit: stdoutLimit, timeout: timeout, onStdout: onStdout)
         }
-        guard out.exitCode == 0 else {
-            let detail = out.stderrTail.split(separator: "\n").last.map(String.init) ?? "exit code \(out.exitCode)"
-            throw ReelError(code, "\(what) failed: \(detail)", cause: ProcessFailure(tool: tool, exitCode: out.exitCode, stderr: out.stderrTail))
-        }
-        return out
     }
 
     /// Runs ffmpeg with `FFmpegPreamble` before `arguments`, whatever its exit code (the caller reads standard error).
@@ -97,6 +89,23 @@ extension ProcessRunner {
         try await runChecked("ffmpeg", FFmpegPreamble.arguments + arguments, failure: code, what: what, stdoutLimit: stdoutLimit,
                              timeout: timeout, onStdout: onStdout)
     }
+}
+
+/// Runs `child` (one run of `tool`) and turns its timeout or non-zero exit into an error saying `what` failed, with the
+/// last line of its standard error (`code` for the exit, `.processTimedOut` for the deadline).
+func checkedRun(_ tool: String, failure code: ReelError.Code, what: String, timeout: Duration,
+                _ child: () async throws -> ProcessOutput) async throws -> ProcessOutput {
+    let out: ProcessOutput
+    do {
+        out = try await child()
+    } catch let error as ReelError where error.code == .processTimedOut {
+        throw ReelError(.processTimedOut, "\(what) took longer than \(ProcessTimedOut.describe(timeout)); \(tool) was stopped", cause: error.cause)
+    }
+    guard out.exitCode == 0 else {
+        let detail = out.stderrTail.split(separator: "\n").last.map(String.init) ?? "exit code \(out.exitCode)"
+        throw ReelError(code, "\(what) failed: \(detail)", cause: ProcessFailure(tool: tool, exitCode: out.exitCode, stderr: out.stderrTail))
+    }
+    return out
 }
 
 /// A child process that exited non-zero, for logs.

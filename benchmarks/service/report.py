@@ -4,7 +4,10 @@
 Only the text between `<!-- service:begin -->` and `<!-- service:end -->` is replaced (the section is appended when
 the markers are missing); every other section is left as it is.
 
-  report.py RESULTS.json [--soak SOAK.json] [--results benchmarks/RESULTS.md] [--print]
+  report.py [RESULTS.json] [--soak SOAK.json] [--results benchmarks/RESULTS.md] [--print]
+
+The soak run has its own markers (`<!-- soak:begin -->` … `<!-- soak:end -->`), so it can be rerun alone:
+`report.py --soak SOAK.json`.
 """
 import argparse
 import json
@@ -15,7 +18,8 @@ from results_md import cpu_name, git_state, replace_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BEGIN, END = "<!-- service:begin -->", "<!-- service:end -->"
-TITLE = "## Service: job status under load, jobs per minute, soak"
+SOAK_BEGIN, SOAK_END = "<!-- soak:begin -->", "<!-- soak:end -->"
+TITLE = "## Service: job status under load, jobs per minute"
 TARGET_RPS, TARGET_P99_MS = 2000, 20.0
 
 
@@ -34,7 +38,7 @@ def read_table(read):
     return L
 
 
-def section(res, baseline=None, soak=None):
+def section(res, baseline=None):
     L = [BEGIN, TITLE, ""]
     L.append(f"Measured {res['started']} on {res['cores']} cores ({cpu_name()}), {res['binary_kind']} binary, commit "
              f"{git_state()}; load average at start {res['load_start'][0]:.2f}. Everything on loopback: the client (wrk), "
@@ -78,15 +82,12 @@ def section(res, baseline=None, soak=None):
                  f"fills the cores (with {first['jobs']} jobs and 4 workers there are only 2 rounds). Load average at the end: "
                  f"{res['load_end'][0]:.2f} (other work on the machine shows here).")
         L.append("")
-    L += soak_table(soak)
     L.append(END)
     return "\n".join(L) + "\n"
 
 
-def soak_table(soak):
-    if not soak:
-        return []
-    L = ["### Soak: workers killed, provider faults, the API under load", ""]
+def soak_section(soak):
+    L = [SOAK_BEGIN, "## Service soak: workers killed, provider faults, the API under load", ""]
     faults = ", ".join(f"{k} {v}" for k, v in sorted(soak["faults_injected"].items())) or "none"
     L.append(f"`benchmarks/service/soak.py` ({soak['started']}, {soak['binary_kind']} binary, {soak['database']}): "
              f"`reelsmith serve --workers 0` and {soak['workers']} `reelsmith worker` processes; {soak['jobs']} draft jobs "
@@ -109,12 +110,15 @@ def soak_table(soak):
         L.append("")
         L.append(f"Failure codes: {', '.join(soak['failure_codes'])}.")
     L.append("")
-    return L
+    L.append(f"Machine: {soak['cores']} cores ({cpu_name()}), commit {git_state()}; load average {soak['load_start'][0]:.2f} at "
+             f"the start, {soak['load_end'][0]:.2f} at the end. Reproduce with `benchmarks/service/run.sh --skip-read --skip-jobs`.")
+    L.append(SOAK_END)
+    return "\n".join(L) + "\n"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("results", type=Path)
+    ap.add_argument("results", type=Path, nargs="?")
     ap.add_argument("--results", dest="md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     ap.add_argument("--baseline", type=Path, help="earlier read results to show under the new ones (benchmarks/service/baseline.json)")
     ap.add_argument("--soak", type=Path, help="soak.py's results JSON")
@@ -122,11 +126,18 @@ def main():
     args = ap.parse_args()
     baseline = json.loads(args.baseline.read_text()) if args.baseline and args.baseline.exists() else None
     soak = json.loads(args.soak.read_text()) if args.soak and args.soak.exists() else None
-    text = section(json.loads(args.results.read_text()), baseline, soak)
+    texts = []
+    if args.results and args.results.exists():
+        texts.append((BEGIN, END, section(json.loads(args.results.read_text()), baseline)))
+    if soak:
+        texts.append((SOAK_BEGIN, SOAK_END, soak_section(soak)))
+    for begin, end, text in texts:
+        if args.print:
+            print(text)
+        else:
+            replace_section(args.md, begin, end, text)
     if args.print:
-        print(text)
         return
-    replace_section(args.md, BEGIN, END, text)
     print(f"service report: wrote {args.md}", file=sys.stderr)
 
 

@@ -60,7 +60,10 @@ kind="${BENCH_BINARY_KIND:-$kind}"
 work="$bench/work/service"
 mkdir -p "$work"
 json="$work/results.json"
-python3 "$here/bench_service.py" --bin "$bin" --work "$work" --out "$json" --binary-kind "$kind" ${extra[@]+"${extra[@]}"}
+rm -f "$json"
+if [[ " ${extra[*]-} " != *" --skip-read "* || " ${extra[*]-} " != *" --skip-jobs "* ]]; then
+  python3 "$here/bench_service.py" --bin "$bin" --work "$work" --out "$json" --binary-kind "$kind" ${extra[@]+"${extra[@]}"}
+fi
 soak_json="$work/soak.json"
 rm -f "$soak_json"
 if [[ "$soak" == 1 ]]; then

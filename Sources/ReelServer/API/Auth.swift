@@ -238,6 +238,12 @@ final class RateLimiter: Sendable {
     private struct Bucket { var tokens: Double; var updated: ContinuousClock.Instant }
     private let buckets = Mutex<[String: Bucket]>([:])
     private let clock = ContinuousClock()
+    /// A time that stands still instead of the clock's: tests pin it, so that a slow machine cannot refill a bucket
+    /// between two requests of one test.
+    private let pinned = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Reads `instant` as the time from now on (nil: the clock again).
+    func pinTime(at instant: ContinuousClock.Instant?) { pinned.withLock { $0 = instant } }
 
     /// Takes one token; nil when allowed, else the seconds to wait (for `Retry-After`).
     func take(bucket key: String, perMinute: Int) -> Int? { refill(key, perMinute: perMinute, take: true) }
@@ -249,7 +255,7 @@ final class RateLimiter: Sendable {
         guard perMinute > 0 else { return 60 }
         let capacity = Double(perMinute)
         let ratePerSecond = capacity / 60
-        let now = clock.now
+        let now = pinned.withLock { $0 } ?? clock.now
         return buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: capacity, updated: now)
             let elapsed = bucket.updated.duration(to: now)
