@@ -29,6 +29,10 @@ public enum CLI {
         var configuration: Configuration?
         if command is any ConfiguredCommand {
             do { configuration = try Configuration.fromProcess() } catch { return fail(error, json: wantsJSON, interrupted: false) }
+            for name in ConfigurationReader.unknownVariables(in: ProcessInfo.processInfo.environment) {
+                let hint = ConfigurationReader.nearest(name, in: ConfigurationKey.all.map(\.env)).map { " (did you mean \($0)?)" } ?? ""
+                FileHandle.standardError.write(Data("reelsmith: warning: \(name) is not a Reelsmith setting\(hint); it is ignored\n".utf8))
+            }
             // The one process-wide switch: every ffmpeg/ffprobe child of this process logs its command line with `debug`.
             SubprocessRunner.logsCommands = configuration?.debug ?? false
         }

@@ -138,6 +138,13 @@ struct ConfigurationReader {
         }
     }
 
+    /// `REELSMITH_*` variables that name no setting (a typo such as `REELSMITH_DAT` would otherwise do nothing, silently).
+    /// Warned about, not refused: other tools may share the prefix.
+    static func unknownVariables(in environment: [String: String]) -> [String] {
+        let known = Set(ConfigurationKey.all.map(\.env)).union([fileVariable])
+        return environment.keys.filter { $0.hasPrefix("REELSMITH_") && !known.contains($0) }.sorted()
+    }
+
     static func readFile(_ path: String) throws -> [String: JSONValue] {
         try FileCheck.requireRegularFile(path, what: "configuration file (\(fileVariable))")
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -221,6 +221,18 @@ struct ConfigurationTests {
         #expect(human.stdout.contains("replicateApiToken") && human.stdout.contains("<redacted>"))
     }
 
+    @Test func aMisspelledVariableIsWarnedAboutNotSilentlyIgnored() async throws {
+        let dir = try Fixtures.temporaryDirectory("config-typo")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(ConfigurationReader.unknownVariables(in: ["REELSMITH_DAT": "x", "REELSMITH_DATA": "y", "REELSMITH_CONFIG": "",
+                                                          "PATH": "/bin"]) == ["REELSMITH_DAT"])
+        let run = try await ReelsmithProcess.runAsync(["doctor", "--json"], in: dir,
+                                                      environment: ["REELSMITH_DATA": dir + "/data", "REELSMITH_DAT": dir]).result
+        #expect(run.exitCode == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("REELSMITH_DAT is not a Reelsmith setting (did you mean REELSMITH_DATA?)"), "\(run.stderr)")
+        #expect(try jsonObject(run.stdout)["configuration"] != nil, "standard output still holds only the JSON")
+    }
+
     @Test func debugFromTheFileReachesTheProcessRunner() async throws {
         let (dir, path) = try Self.file(#"{"debug": true}"#)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -91,13 +91,13 @@ struct HostileMediaTests {
     @Test func aChildSeesNoSecretFromTheParentEnvironment() async throws {
         let secret = "sk-hardening-\(UUID().uuidString)"
         // A name no other test reads, and ones that look like the real secrets.
-        setenv("REELSMITH_TEST_SECRET_API_KEY", secret, 1)
-        defer { unsetenv("REELSMITH_TEST_SECRET_API_KEY") }
+        setenv("HOSTILE_MEDIA_TEST_SECRET_API_KEY", secret, 1)
+        defer { unsetenv("HOSTILE_MEDIA_TEST_SECRET_API_KEY") }
         let out = try await SubprocessRunner().run("env", [], timeout: ProcessDeadline.quick)
         let env = String(decoding: out.stdout, as: UTF8.self)
         #expect(out.exitCode == 0)
         #expect(!env.contains(secret), "the child saw the parent's secret")
-        #expect(!env.contains("REELSMITH_TEST_SECRET_API_KEY"))
+        #expect(!env.contains("HOSTILE_MEDIA_TEST_SECRET_API_KEY"))
         #expect(env.contains("PATH="), "a child still finds its tools")
 
         let parent = ["PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "REPLICATE_API_TOKEN": "r8_x",

@@ -68,8 +68,8 @@ struct StandardInputRunnerTests {
     }
 
     @Test func aStreamedChildGetsTheMinimalEnvironment() async throws {
-        setenv("REELSMITH_TEST_STREAM_SECRET", "sk-must-not-leak", 1)
-        defer { unsetenv("REELSMITH_TEST_STREAM_SECRET") }
+        setenv("STREAM_TEST_SECRET_API_KEY", "sk-must-not-leak", 1)
+        defer { unsetenv("STREAM_TEST_SECRET_API_KEY") }
         let dir = try Fixtures.temporaryDirectory("stdin-env")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = try await SubprocessRunner().runChecked("sh", ["-c", "cat >/dev/null; env > \(dir)/env.txt"], failure: .processFailed,
