@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import ReelCore
 import ReelPipeline
@@ -41,7 +40,7 @@ struct ServiceEnvironment {
     /// The object store: S3 when configured, else `<data>/objects` (also returned as the local store the API serves from).
     func objectStore() async throws -> (objects: any ObjectStore, local: LocalObjectStore?) {
         if let s3 {
-            let store = S3ObjectStore(config: s3, httpClient: HTTPClient.shared)
+            let store = S3ObjectStore(config: s3)
             return (store, nil)
         }
         let root = (dataDirectory as NSString).appendingPathComponent("objects")

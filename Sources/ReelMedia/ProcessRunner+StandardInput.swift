@@ -88,10 +88,7 @@ extension SubprocessRunner: StandardInputRunner {
             throw CancellationError()
         } catch {
             if Task.isCancelled { throw CancellationError() }
-            if "\(error)".contains("xecutable") && "\(error)".lowercased().contains("not found") {
-                throw ReelError(.toolMissing, "\(tool) is not installed or not on PATH (install the 'ffmpeg' system package; `make demo` does it)")
-            }
-            throw ReelError(.processFailed, "could not run \(tool): \(error)", cause: ProcessFailure(tool: tool, exitCode: -1, stderr: "\(error)"))
+            throw Self.launchFailure(tool, error)
         }
         try Task.checkCancellation()
         let code: Int32 = switch result.terminationStatus {

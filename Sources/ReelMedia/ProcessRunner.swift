@@ -244,14 +244,19 @@ public struct SubprocessRunner: ProcessRunner {
             throw CancellationError()
         } catch {
             if Task.isCancelled { throw CancellationError() }
-            if "\(error)".contains("xecutable") && "\(error)".lowercased().contains("not found") {
-                throw ReelError(.toolMissing, "\(tool) is not installed or not on PATH (install the 'ffmpeg' system package; `make demo` does it)")
-            }
-            throw ReelError(.processFailed, "could not run \(tool): \(error)", cause: ProcessFailure(tool: tool, exitCode: -1, stderr: "\(error)"))
+            throw Self.launchFailure(tool, error)
         }
     }
 
     private enum Collected: Sendable { case stderr(String) }
+
+    /// What a child that could not be started becomes: a missing tool says how to install it.
+    static func launchFailure(_ tool: String, _ error: any Error) -> ReelError {
+        if "\(error)".contains("xecutable") && "\(error)".lowercased().contains("not found") {
+            return ReelError(.toolMissing, "\(tool) is not installed or not on PATH (install the 'ffmpeg' system package; `make demo` does it)")
+        }
+        return ReelError(.processFailed, "could not run \(tool): \(error)", cause: ProcessFailure(tool: tool, exitCode: -1, stderr: "\(error)"))
+    }
 }
 
 /// Keeps the last `limit` bytes written to it.

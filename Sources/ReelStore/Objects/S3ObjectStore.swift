@@ -23,7 +23,8 @@ public struct S3ObjectStore: ObjectStore {
     let signer: SigV4Signer
 
     /// A store on `config`'s bucket. `httpClient` is shared with the rest of the process (and shut down by its owner).
-    public init(config: S3Config, httpClient: HTTPClient) {
+    /// `httpClient` defaults to the process-wide shared client, so callers outside ReelStore need not import AsyncHTTPClient.
+    public init(config: S3Config, httpClient: HTTPClient = .shared) {
         self.config = config
         self.client = httpClient
         self.signer = SigV4Signer(accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey,
